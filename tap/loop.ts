@@ -1,0 +1,230 @@
+/**
+ * The pump: the one loop that owns waiting. Each turn it drains the link into the stack, runs
+ * the stack's timers, retries queued writes, then sleeps in epoll until the device is readable,
+ * someone calls `wake()`, or the next deadline.
+ *
+ * Invariants:
+ * - One turn: `link.receive(now, f => stack.input(f, now))`, then
+ *   `deadline = min(stack.poll(now), link.nextDueMs())`, then `device.flush()`.
+ * - The wait is epoll on the device fd and an eventfd, both edge-triggered EPOLLIN. Timeout =
+ *   ceil(deadline - now) clamped to [0, maxWaitMs]; 0 (deadline due, frames left over by the
+ *   rx budget) polls synchronously without sleeping; anything else sleeps in the `nonblocking`
+ *   epoll_wait on a worker thread, so the JS event loop keeps running. Every
+ *   `SYNC_TURNS_BEFORE_YIELD` consecutive synchronous turns, one turn goes through the worker
+ *   thread anyway, so timers and I/O of the rest of the program are never starved.
+ * - No busy spinning: with nothing due the loop wakes once per `maxWaitMs` (default 1000 ms).
+ * - The events buffer given to the worker thread is not touched until its promise settles; the
+ *   epoll fd and the eventfd are closed only after the last wait has returned.
+ * - `stop()` (or aborting `signal`) wakes the wait, so `run()` resolves within one turn.
+ * @module
+ */
+
+import type { Clock } from "../stack/clock.ts";
+import type { Link } from "../stack/link.ts";
+import * as libc from "./libc.ts";
+import { Errno, TapError } from "./libc.ts";
+
+/** What the pump drives: the shape of `Stack` it needs. */
+export interface PumpStack {
+  input(frame: Uint8Array, nowMs: number): void;
+  /** Runs due timers; returns the next deadline (ms on the same clock), or Infinity. */
+  poll(nowMs: number): number;
+}
+
+/** What the pump needs from the OS device (a {@linkcode TapDevice} fits). */
+export interface PumpDevice {
+  /** A pollable fd; EPOLLIN means frames may be waiting. */
+  readonly fd: number;
+  /** True when frames may still be waiting although the fd reported nothing new. */
+  readonly rxPending: boolean;
+  /** Frames queued because the fd would block. */
+  readonly txPending: number;
+  /** Retries queued writes. */
+  flush(): boolean;
+}
+
+/** Options for {@linkcode Pump}. */
+export interface PumpOptions {
+  device: PumpDevice;
+  /** The link the stack talks to: the device itself or a decorator around it (pcap, impair). */
+  link: Link;
+  stack: PumpStack;
+  clock: Clock;
+  /** Aborting it stops the pump. */
+  signal?: AbortSignal;
+  /** Longest single sleep. Default 1000 ms. */
+  maxWaitMs?: number;
+}
+
+/** Counters of a {@linkcode Pump}. */
+export interface PumpStats {
+  /** Loop iterations. */
+  turns: number;
+  /** Waits that slept on the worker thread. */
+  sleeps: number;
+  /** Frames handed to the stack. */
+  frames: number;
+  /** Times the eventfd woke the loop. */
+  wakeups: number;
+}
+
+const TAG_DEVICE = 1;
+const TAG_WAKE = 2;
+const MAX_EVENTS = 8;
+/** Queued tx frames: come back after this long to retry the write. */
+const TX_RETRY_MS = 1;
+/** Consecutive zero-timeout turns before one turn yields to the event loop. */
+export const SYNC_TURNS_BEFORE_YIELD = 64;
+
+/**
+ * Runs a stack on a device until stopped.
+ *
+ * @example
+ * ```ts
+ * const pump = new Pump({ device: tap, link: tap, stack, clock: new SystemClock() });
+ * const done = pump.run();
+ * socketWriter.onData = () => pump.wake();
+ * pump.stop();
+ * await done;
+ * ```
+ */
+export class Pump {
+  readonly stats: PumpStats = { turns: 0, sleeps: 0, frames: 0, wakeups: 0 };
+  readonly #device: PumpDevice;
+  readonly #link: Link;
+  readonly #stack: PumpStack;
+  readonly #clock: Clock;
+  readonly #signal: AbortSignal | undefined;
+  readonly #maxWaitMs: number;
+  #epfd = -1;
+  #wakefd = -1;
+  readonly #events = new Uint8Array(MAX_EVENTS * libc.EPOLL_EVENT_BYTES);
+  readonly #eventsView = new DataView(this.#events.buffer);
+  readonly #counter = new Uint8Array(8);
+  readonly #one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+  #stopped = false;
+  #running = false;
+  #syncTurns = 0;
+  #turnNowMs = 0;
+  readonly #deliver = (frame: Uint8Array): void => {
+    this.stats.frames++;
+    this.#stack.input(frame, this.#turnNowMs);
+  };
+
+  constructor(options: PumpOptions) {
+    const maxWaitMs = options.maxWaitMs ?? 1000;
+    if (!(Number.isInteger(maxWaitMs) && maxWaitMs >= 1)) {
+      throw new RangeError(`Cannot use maxWaitMs ${maxWaitMs}: expected an integer >= 1`);
+    }
+    this.#device = options.device;
+    this.#link = options.link;
+    this.#stack = options.stack;
+    this.#clock = options.clock;
+    this.#signal = options.signal;
+    this.#maxWaitMs = maxWaitMs;
+    this.#open();
+  }
+
+  /** Runs turns until `stop()` or the signal aborts. Rejects if the device or stack throws. */
+  async run(): Promise<void> {
+    if (this.#running) throw new Error("Cannot run a Pump twice at the same time");
+    this.#running = true;
+    const onAbort = () => this.stop();
+    this.#signal?.addEventListener("abort", onAbort);
+    if (this.#signal?.aborted) this.stop();
+    try {
+      while (!this.#stopped) await this.#turn();
+    } finally {
+      this.#signal?.removeEventListener("abort", onAbort);
+      this.#running = false;
+      this.#close();
+    }
+  }
+
+  /** Asks for a turn now (e.g. an application queued data). Cheap; safe at any time. */
+  wake(): void {
+    if (this.#wakefd >= 0) libc.write(this.#wakefd, this.#one);
+  }
+
+  /**
+   * Makes `run()` return after the current turn; wakes a sleeping wait. A pump that never ran
+   * releases its epoll fd and eventfd here.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.wake();
+    if (!this.#running) this.#close();
+  }
+
+  /** One receive / poll / flush / wait cycle. */
+  async #turn(): Promise<void> {
+    this.stats.turns++;
+    const nowMs = this.#clock.now();
+    this.#turnNowMs = nowMs;
+    this.#link.receive(nowMs, this.#deliver);
+    const deadline = Math.min(this.#stack.poll(nowMs), this.#link.nextDueMs());
+    this.#device.flush();
+    if (this.#stopped) return;
+    let timeoutMs = deadline > nowMs ? Math.ceil(deadline - nowMs) : 0;
+    if (!(timeoutMs <= this.#maxWaitMs)) timeoutMs = this.#maxWaitMs; // also NaN
+    if (this.#device.txPending > 0) timeoutMs = Math.min(timeoutMs, TX_RETRY_MS);
+    if (this.#device.rxPending) timeoutMs = 0;
+    const n = await this.#wait(timeoutMs);
+    for (let i = 0; i < n; i++) {
+      if (libc.epollEventTag(this.#eventsView, i) === TAG_WAKE) this.#drainWake();
+    }
+  }
+
+  /** Waits up to `timeoutMs`; returns the number of ready events in the events buffer. */
+  async #wait(timeoutMs: number): Promise<number> {
+    if (timeoutMs === 0 && ++this.#syncTurns < SYNC_TURNS_BEFORE_YIELD) {
+      return libc.epollWait(this.#epfd, this.#events, 0);
+    }
+    this.#syncTurns = 0;
+    this.stats.sleeps++;
+    const n = await libc.epollWaitAsync(this.#epfd, this.#events, timeoutMs);
+    if (n >= 0) return n;
+    // The worker thread's errno is lost: ask again on this thread (EINTR reads as 0 events).
+    return libc.epollWait(this.#epfd, this.#events, 0);
+  }
+
+  #drainWake(): void {
+    this.stats.wakeups++;
+    const n = libc.read(this.#wakefd, this.#counter);
+    if (n < 0 && n !== -Errno.EAGAIN) {
+      throw new TapError("Cannot read the pump's eventfd", { errno: -n, syscall: "read" });
+    }
+  }
+
+  #open(): void {
+    const events = libc.EPOLLIN | libc.EPOLLET;
+    this.#epfd = libc.epollCreate();
+    try {
+      this.#wakefd = libc.eventfd(0, libc.EFD_NONBLOCK | libc.EFD_CLOEXEC);
+      libc.epollCtl(this.#epfd, libc.EPOLL_CTL_ADD, this.#wakefd, events, TAG_WAKE);
+      libc.epollCtl(this.#epfd, libc.EPOLL_CTL_ADD, this.#device.fd, events, TAG_DEVICE);
+    } catch (error) {
+      this.#close();
+      throw error;
+    }
+  }
+
+  #close(): void {
+    const wakefd = this.#wakefd;
+    const epfd = this.#epfd;
+    this.#wakefd = -1;
+    this.#epfd = -1;
+    libc.close(wakefd);
+    libc.close(epfd);
+  }
+}
+
+/** Options for {@linkcode runLoop}: a {@linkcode Pump} whose only control is the signal. */
+export interface RunLoopOptions extends PumpOptions {
+  signal: AbortSignal;
+}
+
+/** Runs the pump until `signal` aborts. Use {@linkcode Pump} directly to get `wake()`. */
+export function runLoop(options: RunLoopOptions): Promise<void> {
+  return new Pump(options).run();
+}

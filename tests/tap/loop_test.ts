@@ -1,0 +1,202 @@
+/**
+ * The pump against a fake device whose fd is an eventfd (no network): readiness, deadlines,
+ * wake(), stop/abort, fairness to the event loop. These run in real time because they test
+ * waiting itself; the bounds are loose and every wait is capped.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { SystemClock } from "../../stack/clock.ts";
+import type { Link } from "../../stack/link.ts";
+import * as libc from "../../tap/libc.ts";
+import { Pump, type PumpDevice, runLoop } from "../../tap/loop.ts";
+
+/** A device whose "frames" are pushed by the test; its fd is an eventfd. */
+class FakeDevice implements PumpDevice, Link {
+  readonly fd = libc.eventfd(0, libc.EFD_NONBLOCK | libc.EFD_CLOEXEC);
+  readonly mtu = 1500;
+  readonly queue: Uint8Array[] = [];
+  /** How many of the next receives stop at their budget (leaving rxPending true). */
+  rxPendingTurns = 0;
+  txPending = 0;
+  #rxPending = false;
+  receives = 0;
+  flushes = 0;
+  readonly #counter = new Uint8Array(8);
+
+  get rxPending(): boolean {
+    return this.#rxPending;
+  }
+
+  /** Queues a frame and makes the fd readable. */
+  arrive(frame: Uint8Array): void {
+    this.queue.push(frame);
+    libc.write(this.fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
+  }
+
+  receive(_nowMs: number, onFrame: (frame: Uint8Array) => void): number {
+    this.receives++;
+    this.#rxPending = this.rxPendingTurns > 0;
+    if (this.#rxPending) this.rxPendingTurns--;
+    libc.read(this.fd, this.#counter);
+    const frames = this.queue.splice(0);
+    for (const frame of frames) onFrame(frame);
+    return frames.length;
+  }
+
+  nextDueMs(): number {
+    return Infinity;
+  }
+
+  acquire(_length: number): Uint8Array | null {
+    return null;
+  }
+
+  commit(_length: number): void {}
+
+  flush(): boolean {
+    this.flushes++;
+    if (this.txPending > 0) this.txPending--;
+    return this.txPending === 0;
+  }
+
+  close(): void {
+    libc.close(this.fd);
+  }
+}
+
+/** A stack that records what the pump does; `deadline` decides what poll returns. */
+class RecordingStack {
+  readonly inputs: { frame: Uint8Array; nowMs: number }[] = [];
+  readonly polls: number[] = [];
+  deadline: (nowMs: number, call: number) => number = () => Infinity;
+
+  input(frame: Uint8Array, nowMs: number): void {
+    this.inputs.push({ frame, nowMs });
+  }
+
+  poll(nowMs: number): number {
+    this.polls.push(nowMs);
+    return this.deadline(nowMs, this.polls.length);
+  }
+}
+
+const clock = new SystemClock();
+
+/** Resolves once `condition()` holds, checking every 2 ms, or fails after `ms`. */
+async function until(condition: () => boolean, ms: number, what: string): Promise<number> {
+  const start = clock.now();
+  while (!condition()) {
+    if (clock.now() - start > ms) throw new Error(`Not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return clock.now() - start;
+}
+
+/** Runs a pump on a fresh fake device; stops it and closes the device afterwards. */
+async function withPump(
+  fn: (pump: Pump, device: FakeDevice, stack: RecordingStack) => Promise<void>,
+  setup: (device: FakeDevice, stack: RecordingStack) => void = () => {},
+): Promise<void> {
+  const device = new FakeDevice();
+  const stack = new RecordingStack();
+  setup(device, stack);
+  const pump = new Pump({ device, link: device, stack, clock });
+  const running = pump.run();
+  try {
+    await fn(pump, device, stack);
+  } finally {
+    pump.stop();
+    await running;
+    device.close();
+  }
+}
+
+Deno.test("Pump delivers frames as soon as the device fd becomes readable", async () => {
+  await withPump(async (pump, device, stack) => {
+    await until(() => pump.stats.sleeps === 1, 500, "the pump to go to sleep");
+    const frame = new Uint8Array([1, 2, 3]);
+    device.arrive(frame);
+    const latencyMs = await until(() => stack.inputs.length === 1, 500, "the frame");
+    assert(latencyMs < 200, `woken by the fd, not the 1000 ms timeout (${latencyMs} ms)`);
+    assertEquals(stack.inputs[0]!.frame, frame);
+    // The frame and the poll of that turn share one nowMs.
+    await until(() => stack.polls.length >= 2, 500, "the poll after the frame");
+    assertEquals(stack.polls[1], stack.inputs[0]!.nowMs);
+    assertEquals(pump.stats.frames, 1);
+  });
+});
+
+Deno.test("Pump sleeps until the stack's next deadline, not before", async () => {
+  await withPump(async (_pump, _device, stack) => {
+    await until(() => stack.polls.length >= 2, 1000, "the deadline turn");
+    const sleptMs = stack.polls[1]! - stack.polls[0]!;
+    assert(sleptMs >= 39, `slept ${sleptMs} ms for a 40 ms deadline`);
+    assert(sleptMs < 400, `slept ${sleptMs} ms for a 40 ms deadline`);
+  }, (_device, stack) => {
+    stack.deadline = (nowMs, call) => call === 1 ? nowMs + 40 : Infinity;
+  });
+});
+
+Deno.test("wake() forces a turn at once; stop() ends a long sleep promptly", async () => {
+  const device = new FakeDevice();
+  const stack = new RecordingStack();
+  const pump = new Pump({ device, link: device, stack, clock, maxWaitMs: 1000 });
+  const running = pump.run();
+  try {
+    await until(() => pump.stats.sleeps === 1, 500, "the pump to go to sleep");
+    pump.wake();
+    const wokeMs = await until(() => stack.polls.length === 2, 500, "the woken turn");
+    assert(wokeMs < 200, `wake took ${wokeMs} ms`);
+    assertEquals(pump.stats.wakeups, 1);
+    await until(() => pump.stats.sleeps === 2, 500, "the pump to sleep again");
+    const stopAt = clock.now();
+    pump.stop();
+    await running;
+    assert(clock.now() - stopAt < 200, `stop took ${clock.now() - stopAt} ms`);
+  } finally {
+    pump.stop();
+    await running;
+    device.close();
+  }
+});
+
+Deno.test("runLoop stops on abort and closes its epoll fd and eventfd", async () => {
+  const fds = () => Array.from(Deno.readDirSync("/proc/self/fd")).length;
+  const device = new FakeDevice();
+  const before = fds();
+  const controller = new AbortController();
+  const stack = new RecordingStack();
+  const running = runLoop({ device, link: device, stack, clock, signal: controller.signal });
+  await until(() => stack.polls.length === 1, 500, "the first turn");
+  assertEquals(fds(), before + 2);
+  const abortAt = clock.now();
+  controller.abort();
+  await running;
+  assert(clock.now() - abortAt < 200, `abort took ${clock.now() - abortAt} ms`);
+  assertEquals(fds(), before);
+  device.close();
+});
+
+Deno.test("an always-due stack does not starve the event loop", async () => {
+  await withPump(async (pump, _device, stack) => {
+    // This timer only fires if the pump yields to the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert(stack.polls.length > 100, `the pump kept turning (${stack.polls.length} polls)`);
+    assert(pump.stats.sleeps >= 1, "some turns went through the event loop");
+  }, (_device, stack) => {
+    stack.deadline = (nowMs) => nowMs;
+  });
+});
+
+Deno.test("rxPending and queued tx frames bring the next turn forward", async () => {
+  await withPump(async (pump, device) => {
+    await until(() => pump.stats.sleeps >= 1 && device.rxPendingTurns === 0, 500, "rx drained");
+    assertEquals(device.receives, 4, "3 budget-limited turns back to back, then a sleep");
+    device.txPending = 5;
+    device.arrive(new Uint8Array([9]));
+    const ms = await until(() => device.txPending === 0, 500, "the tx queue to drain");
+    assert(ms < 200, `flush retried within ms, not after the 1000 ms sleep (${ms} ms)`);
+  }, (device) => {
+    device.rxPendingTurns = 3;
+  });
+});
