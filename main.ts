@@ -21,11 +21,16 @@ import {
 } from "@logtape/logtape";
 import denoJson from "./deno.json" with { type: "json" };
 import { type ImpairSpec, parseImpairSpec } from "./stack/impair.ts";
+import { SystemClock } from "./stack/clock.ts";
+import { ImpairedLink, type Link } from "./stack/link.ts";
+import { Stack } from "./stack/stack.ts";
+import { PcapLink, PcapWriter, Pump, TapDevice } from "./tap/mod.ts";
 import {
   formatIpv4,
   formatMac,
   type Ipv4Address,
   type Ipv4Cidr,
+  macEquals,
   parseCidr,
   parseIpv4,
   parseMac,
@@ -527,26 +532,53 @@ function trapSignals(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
-/** Resolves when `signal` aborts. */
-function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true })
-  );
-}
-
-// Wiring: stack + tap (coordinator)
+// Wiring: stack + tap
 /**
  * Runs the appliance until `signal` aborts; returns the exit code. Errors with a `hint` are
  * reported by `main` as one line and exit code 1.
+ *
+ * Link decorators, innermost first: the TAP, then the pcap recorder (so the capture shows what is
+ * really on the wire), then fault injection (so `--impair` losses never reach the capture).
  */
 export async function runAppliance(config: Config, signal: AbortSignal): Promise<number> {
   const log = getLogger(["mip", "main"]);
-  log.info("no stack wired yet on {iface}; waiting for SIGINT or SIGTERM", {
-    iface: config.iface,
+  const clock = new SystemClock();
+  using tap = TapDevice.open({ name: config.iface });
+  if (macEquals(tap.kernelMac, 0, config.mac)) {
+    throw new UsageError(
+      `--mac ${formatMac(config.mac)} is the MAC of the kernel side of ${config.iface}; ` +
+        "the appliance needs its own address",
+    );
+  }
+  let link: Link = tap;
+  using pcap = config.pcap === null ? null : PcapWriter.create(config.pcap);
+  if (pcap !== null) link = new PcapLink(link, pcap, { clock });
+  if (config.impair !== null) {
+    link = new ImpairedLink(link, {
+      clock,
+      outbound: config.impair,
+      inbound: { ...config.impair, seed: config.impair.seed + 1 },
+    });
+  }
+  let pump: Pump | null = null;
+  const stack = new Stack({
+    link,
+    mac: config.mac,
+    requestPoll: () => pump?.wake(),
   });
-  await aborted(signal);
-  log.info("stopping on {reason}", { reason: String(signal.reason) });
+  if (config.ip !== null) {
+    const { address, prefixLength } = config.ip;
+    stack.configure({ address, prefixLength, gateway: config.gateway ?? 0 }, clock.now());
+  }
+  pump = new Pump({ device: tap, link, stack, clock, signal });
+  log.info("ready on {iface} ({how}), mac {mac}, mtu {mtu}", {
+    iface: tap.name,
+    how: tap.created ? "created" : "attached",
+    mac: formatMac(config.mac),
+    mtu: link.mtu,
+  });
+  await pump.run();
+  log.info("stopping on {reason}", { reason: String(signal.reason ?? "stop") });
   return 0;
 }
 

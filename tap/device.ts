@@ -302,22 +302,13 @@ export function checkInterfaceName(name: string): void {
 
 /** Whether an interface `name` exists in this network namespace (/sys/class/net). */
 function interfaceExists(name: string): boolean {
-  try {
-    Deno.statSync(`/sys/class/net/${name}`);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+  return libc.readSmallFile(`/sys/class/net/${name}/ifindex`) !== null;
 }
 
 /** The TUN/TAP flags of `name` (/sys/class/net/NAME/tun_flags), or null: not a TUN/TAP. */
 function tunFlags(name: string): number | null {
-  try {
-    return Number.parseInt(Deno.readTextFileSync(`/sys/class/net/${name}/tun_flags`).trim(), 16);
-  } catch {
-    return null;
-  }
+  const text = libc.readSmallFile(`/sys/class/net/${name}/tun_flags`);
+  return text === null ? null : Number.parseInt(text.trim(), 16);
 }
 
 /** A TapError for a failed open(/dev/net/tun). */

@@ -23,6 +23,7 @@
 /** open(2) flags (Linux, x86_64 and aarch64). */
 export const O_RDWR = 0x2;
 export const O_NONBLOCK = 0x800;
+export const O_RDONLY = 0;
 export const O_CLOEXEC = 0x80000;
 /** fcntl(2) commands. */
 export const F_GETFL = 3;
@@ -214,6 +215,23 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
 export function open(path: string, flags: number, mode = 0): number {
   const fd = libc().open(cString(path), flags, mode);
   return fd < 0 ? -errno() : fd;
+}
+
+/**
+ * Reads a small file (up to 4 KiB) through libc, or returns null when it cannot be opened.
+ * Used for /sys/class/net, which Deno's own file APIs treat as needing --allow-all: the TAP
+ * layer already holds --allow-ffi, so this keeps the appliance's permissions narrow.
+ */
+export function readSmallFile(path: string): string | null {
+  const fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return null;
+  try {
+    const buffer = new Uint8Array(4096);
+    const n = read(fd, buffer);
+    return n < 0 ? null : new TextDecoder().decode(buffer.subarray(0, n));
+  } finally {
+    close(fd);
+  }
 }
 
 /** close(2); a negative fd is ignored. */
