@@ -11,8 +11,8 @@ export class LayerCounters {
   rxBytes = 0;
   txPackets = 0;
   txBytes = 0;
-  /** Drops by reason. */
-  readonly drops: Record<string, number> = {};
+  /** Drops by reason (no prototype: any reason string is a plain key). */
+  readonly drops: Record<string, number> = Object.create(null);
 
   /** Counts one dropped packet. */
   drop(reason: string): void {

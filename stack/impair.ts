@@ -53,7 +53,7 @@ export function parseImpairSpec(text: string): ImpairSpec {
   const spec: ImpairSpec = { ...NO_IMPAIRMENT };
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const match = /^([a-z]+)=([0-9]+(?:\.[0-9]+)?)(%|ms)?$/.exec(part);
-    const key = match ? KEYS[match[1]!] : undefined;
+    const key = match && Object.hasOwn(KEYS, match[1]!) ? KEYS[match[1]!] : undefined;
     if (!match || !key) {
       throw new TypeError(
         `Cannot parse impairment '${part}': expected key=value with key one of ${
@@ -64,7 +64,8 @@ export function parseImpairSpec(text: string): ImpairSpec {
     const value = Number(match[2]);
     const unit = match[3] ?? "";
     if (unit !== "" && unit !== key.unit) {
-      throw new TypeError(`Cannot parse impairment '${part}': ${match[1]} takes '${key.unit}'`);
+      const takes = key.unit === "" ? "no unit" : `'${key.unit}'`;
+      throw new TypeError(`Cannot parse impairment '${part}': ${match[1]} takes ${takes}`);
     }
     if (key.unit === "%" && value > 100) {
       throw new RangeError(`Cannot use impairment '${part}': a percentage is at most 100`);

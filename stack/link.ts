@@ -152,6 +152,8 @@ export interface ImpairedLinkOptions {
  * real TAP lossy when the kernel has no netem qdisc.
  */
 export class ImpairedLink implements Link {
+  /** Frames the decorator itself lost: its queues full, or the inner link refusing a frame. */
+  readonly stats = { dropped: 0 };
   readonly #inner: Link;
   readonly #clock: Clock;
   readonly #out: ImpairedPath;
@@ -185,13 +187,15 @@ export class ImpairedLink implements Link {
 
   commit(length: number): void {
     const nowMs = this.#clock.now();
-    this.#out.send(this.#scratch.subarray(0, length), nowMs);
+    if (!this.#out.send(this.#scratch.subarray(0, length), nowMs)) this.stats.dropped++;
     this.#flushOut(nowMs);
   }
 
   receive(nowMs: number, onFrame: (frame: Uint8Array) => void): number {
     this.#flushOut(nowMs);
-    this.#inner.receive(nowMs, (frame) => this.#in.send(frame, nowMs));
+    this.#inner.receive(nowMs, (frame) => {
+      if (!this.#in.send(frame, nowMs)) this.stats.dropped++;
+    });
     return this.#in.deliver(nowMs, onFrame);
   }
 
@@ -202,7 +206,10 @@ export class ImpairedLink implements Link {
   #flushOut(nowMs: number): void {
     this.#out.deliver(nowMs, (frame) => {
       const buffer = this.#inner.acquire(frame.length);
-      if (buffer === null) return;
+      if (buffer === null) {
+        this.stats.dropped++;
+        return;
+      }
       buffer.set(frame);
       this.#inner.commit(frame.length);
     });

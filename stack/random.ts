@@ -25,8 +25,8 @@ export class CryptoRandom implements Random {
 }
 
 /**
- * Deterministic randomness for tests and for `--impair seed=N` (xorshift128+ folded to 32 bits
- * via splitmix32 seeding). Not for secrets.
+ * Deterministic randomness for tests and for `--impair seed=N` (xoshiro128**, its state seeded
+ * by a splitmix-style mixer). Not for secrets.
  */
 export class SeededRandom implements Random {
   #a: number;

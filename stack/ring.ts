@@ -68,7 +68,7 @@ export class FrameRing {
   /** Commits the first `length` bytes of the slot `reserve` returned as the newest frame. */
   push(length: number): void {
     if (this.#size === this.slotCount) throw new RangeError("Cannot push to a full FrameRing");
-    if (!(length >= 0 && length <= this.slotBytes)) {
+    if (!Number.isInteger(length) || length < 0 || length > this.slotBytes) {
       throw new RangeError(`Cannot push a ${length}-byte frame into ${this.slotBytes}-byte slots`);
     }
     this.#lengths[(this.#head + this.#size) % this.slotCount] = length;
