@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { Namespace } from "../helpers/netns.ts";
 
 const FIXTURE = new URL("./fixtures/tap_fixture.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
@@ -56,16 +57,16 @@ async function sh(cmd: string, ...args: string[]): Promise<string> {
   return out.stdout;
 }
 
-let namespaces = 0;
-
-/** Runs `fn` in a fresh network namespace, deleted afterwards whatever happens. */
+/**
+ * Runs `fn` in a fresh network namespace (the shared harness picks a free `mip-<pid>-<n>` name:
+ * test modules run in parallel in one process), deleted afterwards whatever happens.
+ */
 async function withNamespace(fn: (ns: string) => Promise<void>): Promise<void> {
-  const ns = `mip-${Deno.pid}-${namespaces++}`;
-  await sh("ip", "netns", "add", ns);
+  const ns = await Namespace.create("tap_device");
   try {
-    await fn(ns);
+    await fn(ns.name);
   } finally {
-    await run("ip", ["netns", "del", ns]);
+    await ns.destroy();
   }
 }
 
