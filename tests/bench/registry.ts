@@ -1,0 +1,23 @@
+/**
+ * Every benchmark `deno task bench` knows, in the order it runs them. A new benchmark is a module
+ * tests/bench/<name>.ts exporting a `Benchmark` whose `name` is <name>, added here.
+ * @module
+ */
+
+import type { Benchmark } from "./_figure.ts";
+import { echoFlood } from "./echo_flood.ts";
+import { echoPayload } from "./echo_payload.ts";
+import { fragPing } from "./frag_ping.ts";
+import { idle } from "./idle.ts";
+import { pingRtt } from "./ping_rtt.ts";
+import { startup } from "./startup.ts";
+
+/** The registry: names are unique and match the file names. */
+export const BENCHMARKS: readonly Benchmark[] = [
+  pingRtt,
+  echoFlood,
+  echoPayload,
+  fragPing,
+  idle,
+  startup,
+];
