@@ -79,7 +79,10 @@ export class ArpLayer {
   readonly #resolving = new Set<Ipv4Address>();
   #pendingBytes = 0;
   #address: Ipv4Address = 0;
-  /** Called with the sender of any ARP packet claiming `watch` (RFC 5227 conflict detection). */
+  /**
+   * Called for every address another host claims (RFC 5227 conflict detection): the sender
+   * address of any ARP packet, or the target address of an ARP probe (sender 0.0.0.0).
+   */
   onClaim: ((ip: Ipv4Address, mac: Uint8Array) => void) | null = null;
 
   constructor(
@@ -107,7 +110,12 @@ export class ArpLayer {
       return;
     }
     this.#counters.received(bytes.length);
-    if (packet.senderIp !== 0) this.onClaim?.(packet.senderIp, packet.senderMac);
+    if (packet.senderIp !== 0) {
+      this.onClaim?.(packet.senderIp, packet.senderMac);
+    } else if (packet.operation === ArpOperation.REQUEST) {
+      // An ARP probe (RFC 5227 2.1.1): another host wants the target address as well.
+      this.onClaim?.(packet.targetIp, packet.senderMac);
+    }
     if (packet.senderIp === this.#address && this.#address !== 0) {
       log.warn("Address conflict: {ip} is also used by {mac}", {
         ip: formatIpv4(packet.senderIp),

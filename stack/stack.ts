@@ -100,6 +100,12 @@ export class Stack {
     this.#pollers.push(poller);
   }
 
+  /** Removes a poller added with {@linkcode addPoller} (a service that was closed). */
+  removePoller(poller: { poll(nowMs: number): number }): void {
+    const i = this.#pollers.indexOf(poller);
+    if (i >= 0) this.#pollers.splice(i, 1);
+  }
+
   /** The transport for an IP protocol number. */
   transport(protocol: number): Transport | undefined {
     return this.#transports.find((t) => t.protocol === protocol);
