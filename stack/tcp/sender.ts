@@ -1,0 +1,548 @@
+/**
+ * The sending half of a connection: sequence space, send window, retransmission timer, loss
+ * recovery and congestion control (RFC 9293 3.8-3.10, RFC 6298, RFC 5681, RFC 6582, RFC 6675).
+ *
+ * Sequence layout: ISS carries the SYN; data starts at ISS+1 and the byte at `bufSeq` is byte
+ * 0 of the send buffer; once the application closes, the FIN takes `finSeq` (just past the
+ * data). `sndNxt` is the highest sequence number sent so far plus one (SND.MAX in BSD terms):
+ * retransmissions never move it back; instead a retransmission pointer `highRxt` walks the
+ * bytes marked lost, `[highRxt, lostEnd)`, skipping what the scoreboard says was SACKed.
+ *
+ * Recovery modes: "open" (normal), "recovery" (fast recovery after 3 duplicate ACKs or SACK
+ * evidence, until `recoveryPoint` is acknowledged) and "loss" (after an RTO: everything
+ * outstanding is lost, the scoreboard is cleared, RFC 2018 8, and resent in slow start).
+ * Sending is limited by `pipe` (RFC 6675 SetPipe, bytes believed in flight) against cwnd. A
+ * peer without SACK gets the same machinery with each duplicate ACK counted as one segment
+ * that left the network (as Linux does), which yields NewReno (RFC 6582): the first
+ * retransmission at 3 duplicate ACKs, one more per partial ACK, exit at the recovery point.
+ * @module
+ */
+
+import type { CongestionControl } from "./congestion.ts";
+import { RtoEstimator, type RtoOptions } from "./rto.ts";
+import { SackScoreboard } from "./scoreboard.ts";
+import { SendBuffer } from "./send_buffer.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
+
+/** Duplicate ACKs that trigger fast retransmit (RFC 5681 3.2). */
+export const DUP_THRESH = 3;
+/** Longest persist interval (RFC 9293 3.8.6.1 leaves it open; Linux caps at TCP_RTO_MAX). */
+export const MAX_PERSIST_MS = 60_000;
+
+/** What the sender should put into the next segment. */
+export interface SegmentPlan {
+  seq: number;
+  /** Offset of the data in the send buffer. */
+  dataOffset: number;
+  dataLen: number;
+  syn: boolean;
+  fin: boolean;
+  retransmit: boolean;
+}
+
+/** The parts of a received segment the sender needs. */
+export interface AckInput {
+  seq: number;
+  ack: number;
+  /** The window in bytes, already scaled. */
+  windowBytes: number;
+  /** The segment carries data, SYN or FIN (then it is not a duplicate ACK). */
+  occupiesSequence: boolean;
+  /** SACK blocks [left, right, ...] (empty when none). */
+  sackBlocks: readonly number[];
+  /** RTT from the timestamp echo in ms, or NaN (RFC 7323 4). */
+  tsRttMs: number;
+}
+
+/** Counters of loss recovery (for statistics and tests). */
+export interface SenderStats {
+  /** Segments sent again. */
+  retransmittedSegments: number;
+  /** Fast recoveries entered (RFC 5681 3.2 / RFC 6675). */
+  fastRecoveries: number;
+  /** Retransmission timeouts (RFC 6298 5.5). */
+  timeouts: number;
+  /** Zero-window probes sent. */
+  windowProbes: number;
+}
+
+/** Result of {@linkcode TcpSender.onAck}. */
+export type AckResult = "ok" | "unsent" | "old";
+
+/** Tunables. */
+export interface SenderOptions {
+  sendBufferBytes: number;
+  rto?: RtoOptions;
+}
+
+/** Sequence space, retransmission and congestion state of one connection. */
+export class TcpSender {
+  readonly buffer: SendBuffer;
+  readonly rto: RtoEstimator;
+  readonly scoreboard = new SackScoreboard();
+  readonly stats: SenderStats = {
+    retransmittedSegments: 0,
+    fastRecoveries: 0,
+    timeouts: 0,
+    windowProbes: 0,
+  };
+  cc: CongestionControl;
+
+  readonly iss: number;
+  sndUna: number;
+  sndNxt: number;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  /** Payload bytes per segment (MSS minus options that every segment carries). */
+  mss: number;
+  synAcked = false;
+  finQueued = false;
+  finSeq = 0;
+  /** Sequence number of buffer byte 0. */
+  bufSeq: number;
+  sackEnabled = false;
+  /** Option bytes the next segments carry beyond the fixed ones (SACK blocks). */
+  optionReserveBytes = 0;
+  /** Data may be sent (the connection is synchronized). */
+  canSendData = false;
+  noDelay = false;
+
+  mode: "open" | "recovery" | "loss" = "open";
+  recoveryPoint: number;
+  /** RFC 6582 `recover`: no new fast recovery until SND.UNA reaches it. */
+  #recover: number;
+  highRxt: number;
+  lostEnd: number;
+  dupAcks = 0;
+  #renoSacked = 0;
+  #forceRtx = false;
+  #forceSend = false;
+  #cwndBlocked = false;
+
+  rtoAtMs = Infinity;
+  persistAtMs = Infinity;
+  #persistBackoffs = 0;
+  /** RTOs in a row without progress. */
+  retransmits = 0;
+  /** Unanswered zero-window probes. */
+  probes = 0;
+  /** When the oldest unacknowledged data was sent or last made progress. */
+  lastProgressMs = 0;
+  #lastSendMs = -Infinity;
+  /** When we last retransmitted anything (for the timestamp RTT check). */
+  lastRetransmitMs = -Infinity;
+  #rttSeq = -1;
+  #rttStartMs = 0;
+  /** The SYN had to be retransmitted (RFC 6298 5.7). */
+  synRetransmitted = false;
+
+  constructor(iss: number, mss: number, cc: CongestionControl, options: SenderOptions) {
+    this.buffer = new SendBuffer(options.sendBufferBytes);
+    this.rto = new RtoEstimator(options.rto);
+    this.cc = cc;
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.bufSeq = seqAdd(iss, 1);
+    this.mss = mss;
+    this.recoveryPoint = iss;
+    this.#recover = iss;
+    this.highRxt = iss;
+    this.lostEnd = iss;
+  }
+
+  /** Data per segment now: the MSS less room for SACK blocks (as Linux's tcp_current_mss). */
+  get #segmentBytes(): number {
+    return Math.max(1, this.mss - this.optionReserveBytes);
+  }
+
+  /** Bytes sent and not acknowledged (SYN and FIN count one each). */
+  get outstanding(): number {
+    return seqDiff(this.sndNxt, this.sndUna);
+  }
+
+  /** Sequence number just past the queued data. */
+  get dataEnd(): number {
+    return seqAdd(this.bufSeq, this.buffer.length);
+  }
+
+  /** The FIN was sent at least once. */
+  get finSent(): boolean {
+    return this.finQueued && seqGt(this.sndNxt, this.finSeq);
+  }
+
+  /** The FIN was acknowledged. */
+  get finAcked(): boolean {
+    return this.finQueued && seqGt(this.sndUna, this.finSeq);
+  }
+
+  /** Data queued but never sent. */
+  get unsentBytes(): number {
+    return Math.max(0, seqDiff(this.dataEnd, seqMax(this.sndNxt, this.bufSeq)));
+  }
+
+  /** Bytes believed in flight (RFC 6675 SetPipe). */
+  get pipe(): number {
+    const out = this.outstanding;
+    if (this.mode === "open" && this.scoreboard.size === 0) return out;
+    const from = seqMax(this.highRxt, this.sndUna);
+    let lostPending = 0;
+    if (seqLt(from, this.lostEnd)) {
+      lostPending = seqDiff(this.lostEnd, from) - this.scoreboard.sackedWithin(from, this.lostEnd);
+    }
+    return Math.max(0, out - this.scoreboard.sackedBytes - this.#renoSacked - lostPending);
+  }
+
+  /** Queues application data; returns how many bytes were taken. */
+  queue(data: Uint8Array): number {
+    if (this.finQueued) return 0;
+    return this.buffer.write(data);
+  }
+
+  /** Queues the FIN after the data already queued. */
+  queueFin(): void {
+    if (this.finQueued) return;
+    this.finQueued = true;
+    this.finSeq = this.dataEnd;
+  }
+
+  /**
+   * Decides the next segment to send, if any (retransmissions first, RFC 6675 NextSeg). Sets
+   * `persistAtMs` when data waits for the peer's window.
+   */
+  nextSegment(nowMs: number, out: SegmentPlan): boolean {
+    if (this.mode !== "open" || this.#forceRtx) {
+      const r = this.#nextRetransmission(out);
+      if (r !== "none") return r === "send";
+    }
+    return this.#nextNewData(nowMs, out);
+  }
+
+  #nextRetransmission(out: SegmentPlan): "send" | "blocked" | "none" {
+    const from = this.scoreboard.nextUnsacked(seqMax(this.highRxt, this.sndUna));
+    if (!seqLt(from, this.lostEnd) || !seqLt(from, this.sndNxt)) {
+      this.#forceRtx = false;
+      return "none";
+    }
+    // Linux: no retransmission beyond the peer's window, except the first unacked segment.
+    if (from !== this.sndUna && seqGe(from, seqAdd(this.sndUna, this.sndWnd))) return "none";
+    let end = seqMin(this.lostEnd, this.sndNxt);
+    const sacked = this.scoreboard.nextSackedAfter(from);
+    if (sacked !== undefined) end = seqMin(end, sacked);
+    this.#plan(out, from, seqDiff(end, from), true, this.finQueued && seqLt(this.finSeq, end));
+    const len = out.dataLen + (out.syn ? 1 : 0) + (out.fin ? 1 : 0);
+    if (!this.#forceRtx && this.pipe + len > this.cc.cwndBytes) return "blocked";
+    return "send";
+  }
+
+  /**
+   * Fills `out` for a segment at `seq` with at most `maxLen` data bytes; the FIN rides along
+   * when the data reaches it and `finAllowed`.
+   */
+  #plan(out: SegmentPlan, seq: number, maxLen: number, retransmit: boolean, finAllowed: boolean) {
+    out.seq = seq;
+    out.retransmit = retransmit;
+    out.syn = !this.synAcked && seq === this.iss;
+    out.fin = false;
+    out.dataOffset = 0;
+    out.dataLen = 0;
+    if (out.syn) return;
+    const offset = seqDiff(seq, this.bufSeq);
+    out.dataOffset = offset;
+    out.dataLen = Math.max(0, Math.min(this.#segmentBytes, this.buffer.length - offset, maxLen));
+    out.fin = finAllowed && this.finQueued && seqAdd(seq, out.dataLen) === this.finSeq;
+  }
+
+  #nextNewData(nowMs: number, out: SegmentPlan): boolean {
+    const seq = this.sndNxt;
+    if (!this.synAcked && seq === this.iss) {
+      this.#plan(out, seq, 0, false, false);
+      return true;
+    }
+    if (!this.canSendData) return false;
+    if (this.finSent) return false;
+    const avail = seqDiff(this.dataEnd, seq);
+    const finOnly = avail === 0 && this.finQueued;
+    if (avail <= 0 && !finOnly) return false;
+    if (this.outstanding === 0 && nowMs - this.#lastSendMs > this.rto.timeoutMs) {
+      this.cc.onIdle(nowMs); // RFC 5681 4.1
+    }
+    const usable = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    const cwndRoom = this.cc.cwndBytes + this.#limitedTransmitBytes() - this.pipe;
+    const want = Math.min(this.#segmentBytes, avail);
+    if (!finOnly && cwndRoom < want) {
+      this.#cwndBlocked = true;
+      return false;
+    }
+    const len = Math.max(0, Math.min(want, usable));
+    if (!finOnly && !this.#sendable(len, avail)) {
+      if (this.outstanding === 0) this.#armPersist(nowMs);
+      return false;
+    }
+    this.#forceSend = false;
+    this.#plan(out, seq, len, false, true);
+    return true;
+  }
+
+  /** Nagle (RFC 1122 4.2.3.4) and sender SWS avoidance (RFC 9293 3.8.6.2.1). */
+  #sendable(len: number, avail: number): boolean {
+    if (len <= 0) return false;
+    if (len >= this.#segmentBytes) return true;
+    if (this.#forceSend) return true;
+    if (len === avail && (this.noDelay || this.finQueued || this.outstanding === 0)) return true;
+    return this.maxSndWnd > 0 && len >= this.maxSndWnd / 2;
+  }
+
+  /** RFC 3042: the first two duplicate ACKs each let one more segment out. */
+  #limitedTransmitBytes(): number {
+    return this.mode === "open" ? Math.min(this.dupAcks, 2) * this.mss : 0;
+  }
+
+  #armPersist(nowMs: number): void {
+    if (this.persistAtMs !== Infinity || this.rtoAtMs !== Infinity) return;
+    const interval = Math.min(MAX_PERSIST_MS, this.rto.rtoMs * 2 ** this.#persistBackoffs);
+    this.persistAtMs = nowMs + interval;
+  }
+
+  /** The SYN went out earlier without this sender (a SYN cookie): no RTT timing. */
+  markSynSent(): void {
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.highRxt = this.sndNxt;
+  }
+
+  /** Records that the planned segment went out. */
+  onSent(plan: SegmentPlan, nowMs: number): void {
+    const end = seqAdd(plan.seq, plan.dataLen + (plan.syn ? 1 : 0) + (plan.fin ? 1 : 0));
+    if (this.outstanding === 0) this.lastProgressMs = nowMs;
+    if (plan.retransmit || seqLt(plan.seq, this.sndNxt)) {
+      this.stats.retransmittedSegments++;
+      this.lastRetransmitMs = nowMs;
+      this.highRxt = seqMax(this.highRxt, end);
+      this.#forceRtx = false;
+      if (plan.syn) this.synRetransmitted = true;
+      // Karn: a sample covering retransmitted data is ambiguous.
+      if (this.#rttSeq !== -1 && seqLt(plan.seq, this.#rttSeq)) this.#rttSeq = -1;
+    } else {
+      if (this.#rttSeq === -1) {
+        this.#rttSeq = end;
+        this.#rttStartMs = nowMs;
+      }
+    }
+    if (seqGt(end, this.sndNxt)) this.sndNxt = end;
+    if (this.rtoAtMs === Infinity) this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 6298 5.1
+    this.persistAtMs = Infinity;
+    this.#lastSendMs = nowMs;
+  }
+
+  /**
+   * Processes the acknowledgment and window fields of a segment (RFC 9293 3.10.7.4 fifth
+   * check, RFC 5961 5.2). Returns "unsent" for an ACK of data never sent and "old" for one
+   * more than a window behind; the caller then answers with an ACK and drops the segment.
+   */
+  onAck(seg: AckInput, nowMs: number): AckResult {
+    const ack = seg.ack;
+    if (seqGt(ack, this.sndNxt)) return "unsent";
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) return "old";
+    const windowChanged = this.#updateWindow(seg);
+    let newlySacked = 0;
+    if (this.sackEnabled) {
+      const b = seg.sackBlocks;
+      for (let i = 0; i + 1 < b.length; i += 2) {
+        newlySacked += this.scoreboard.add(b[i]!, b[i + 1]!, this.sndUna, this.sndNxt);
+      }
+    }
+    this.probes = 0;
+    const acked = seqDiff(ack, this.sndUna);
+    if (acked > 0) {
+      this.#onNewAck(ack, acked, seg.tsRttMs, nowMs);
+    } else if (acked === 0 && this.outstanding > 0 && !seg.occupiesSequence) {
+      if (newlySacked > 0 || (!windowChanged && seg.sackBlocks.length === 0)) this.#onDupAck(nowMs);
+    }
+    if (this.sndWnd > 0 && this.outstanding === 0 && this.unsentBytes === 0) {
+      this.persistAtMs = Infinity;
+    }
+    return "ok";
+  }
+
+  /**
+   * RFC 9293 3.10.7.4: update the window from the newest segment only. A segment that
+   * acknowledges new data also counts as newer (as Linux's tcp_may_update_window): otherwise
+   * an old retransmission advancing SND.UNA would keep SND.WND and so move the right edge
+   * past what the receiver offered.
+   */
+  #updateWindow(seg: AckInput): boolean {
+    if (!seqLe(this.sndUna, seg.ack)) return false;
+    const newer = seqGt(seg.ack, this.sndUna) || seqLt(this.sndWl1, seg.seq) ||
+      (this.sndWl1 === seg.seq && seqLe(this.sndWl2, seg.ack));
+    if (!newer) return false;
+    const changed = this.sndWnd !== seg.windowBytes;
+    this.sndWnd = seg.windowBytes;
+    this.sndWl1 = seqMax(this.sndWl1, seg.seq); // never back: a late old ACK must not count
+    this.sndWl2 = seg.ack;
+    if (seg.windowBytes > this.maxSndWnd) this.maxSndWnd = seg.windowBytes;
+    if (seg.windowBytes > 0) {
+      this.persistAtMs = Infinity;
+      this.#persistBackoffs = 0;
+    }
+    return changed;
+  }
+
+  #onNewAck(ack: number, acked: number, tsRttMs: number, nowMs: number): void {
+    const flightBefore = this.pipe;
+    if (!this.synAcked && seqGt(ack, this.iss)) this.synAcked = true;
+    const dataAcked = seqDiff(seqMin(ack, this.dataEnd), this.bufSeq);
+    if (dataAcked > 0) {
+      this.buffer.consume(dataAcked);
+      this.bufSeq = seqAdd(this.bufSeq, dataAcked);
+    }
+    this.sndUna = ack;
+    this.scoreboard.advance(ack);
+    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
+    this.#sampleRtt(ack, tsRttMs, nowMs);
+    this.rto.resetBackoff();
+    this.retransmits = 0;
+    this.lastProgressMs = nowMs;
+    this.rtoAtMs = this.outstanding > 0 ? nowMs + this.rto.timeoutMs : Infinity; // 6298 5.2-3
+    this.#afterNewAck(ack, acked, flightBefore, nowMs);
+  }
+
+  #sampleRtt(ack: number, tsRttMs: number, nowMs: number): void {
+    let rtt = tsRttMs;
+    if (this.#rttSeq !== -1 && seqGe(ack, this.#rttSeq)) {
+      if (Number.isNaN(rtt)) rtt = nowMs - this.#rttStartMs;
+      this.#rttSeq = -1;
+    }
+    if (!Number.isNaN(rtt)) this.rto.sample(rtt);
+  }
+
+  #afterNewAck(ack: number, acked: number, flightBefore: number, nowMs: number): void {
+    if (this.mode === "recovery") {
+      if (seqGe(ack, this.recoveryPoint)) {
+        this.#exitRecovery(nowMs);
+        return;
+      }
+      // Partial ACK (RFC 6582 3.2 step 3 / RFC 6675): the next hole is lost too.
+      if (this.sackEnabled) {
+        this.lostEnd = seqMax(this.lostEnd, this.#sackLostBoundary());
+      } else {
+        this.#renoSacked = Math.max(0, this.#renoSacked - Math.max(0, acked - this.mss));
+        this.highRxt = ack;
+        this.lostEnd = seqMax(this.lostEnd, seqMin(seqAdd(ack, this.mss), this.sndNxt));
+      }
+      return;
+    }
+    if (this.mode === "loss" && seqGe(ack, this.recoveryPoint)) this.mode = "open";
+    this.dupAcks = 0;
+    const cwndLimited = this.#cwndBlocked || flightBefore * 2 >= this.cc.cwndBytes;
+    this.#cwndBlocked = false;
+    this.cc.onAck({ ackedBytes: acked, flightBytes: flightBefore, cwndLimited, rttMs: NaN, nowMs });
+  }
+
+  #exitRecovery(nowMs: number): void {
+    this.mode = "open";
+    this.dupAcks = 0;
+    this.#renoSacked = 0;
+    this.cc.onExitRecovery(nowMs);
+  }
+
+  #onDupAck(nowMs: number): void {
+    this.dupAcks++;
+    if (this.mode === "recovery") {
+      if (this.sackEnabled) {
+        this.lostEnd = seqMax(this.lostEnd, this.#sackLostBoundary());
+      } else {
+        this.#renoSacked = Math.min(this.#renoSacked + this.mss, Math.max(0, this.outstanding - 1));
+      }
+      return;
+    }
+    if (this.mode !== "open") return;
+    const sackSaysLost = this.sackEnabled &&
+      seqGt(this.scoreboard.lostBoundary(this.sndUna, this.mss, DUP_THRESH), this.sndUna);
+    if (this.dupAcks < DUP_THRESH && !sackSaysLost) return;
+    if (seqLt(this.sndUna, this.#recover)) return; // RFC 6582 3.2 step 2
+    this.#enterRecovery(nowMs);
+  }
+
+  #enterRecovery(nowMs: number): void {
+    this.stats.fastRecoveries++;
+    this.cc.onEnterRecovery(this.outstanding, nowMs);
+    this.mode = "recovery";
+    this.recoveryPoint = this.sndNxt;
+    this.#recover = this.sndNxt;
+    this.highRxt = this.sndUna;
+    const first = seqMin(seqAdd(this.sndUna, this.mss), this.sndNxt);
+    if (this.sackEnabled) {
+      this.lostEnd = seqMax(first, this.#sackLostBoundary());
+    } else {
+      this.lostEnd = first;
+      this.#renoSacked = Math.min(this.dupAcks * this.mss, Math.max(0, this.outstanding - 1));
+    }
+    this.#forceRtx = true; // RFC 6675 5 step 4.3: retransmit the first lost segment now
+  }
+
+  #sackLostBoundary(): number {
+    return this.scoreboard.lostBoundary(this.sndUna, this.mss, DUP_THRESH);
+  }
+
+  /**
+   * The retransmission timer expired (RFC 6298 5.4-5.6). Returns false when the connection
+   * has to give up (too many retransmissions, RFC 9293 3.8.3 R2, or the user timeout).
+   */
+  onRetransmitTimeout(nowMs: number, maxRetransmits: number, userTimeoutMs: number): boolean {
+    this.rtoAtMs = Infinity;
+    if (this.outstanding === 0) return true;
+    this.retransmits++;
+    if (this.retransmits > maxRetransmits || nowMs - this.lastProgressMs >= userTimeoutMs) {
+      return false;
+    }
+    this.stats.timeouts++;
+    this.cc.onRetransmitTimeout(this.pipe, nowMs, this.retransmits > 1);
+    this.mode = "loss";
+    this.recoveryPoint = this.sndNxt;
+    this.#recover = this.sndNxt;
+    this.highRxt = this.sndUna;
+    this.lostEnd = this.sndNxt;
+    this.scoreboard.clear(); // RFC 2018 8: the receiver may have reneged
+    this.#renoSacked = 0;
+    this.dupAcks = 0;
+    this.#rttSeq = -1;
+    this.#forceRtx = true;
+    this.rto.backoff();
+    this.rtoAtMs = nowMs + this.rto.timeoutMs;
+    return true;
+  }
+
+  /** Go back and resend everything outstanding without a congestion response (SYN-ACK). */
+  resendOutstanding(): void {
+    this.highRxt = this.sndUna;
+    this.lostEnd = this.sndNxt;
+    this.#forceRtx = true;
+  }
+
+  /**
+   * The persist timer expired. Returns "probe" when a zero-window probe should go out, "send"
+   * when the window has room and the SWS override should push a small segment, or "abort".
+   */
+  onPersistTimeout(nowMs: number, maxProbes: number): "probe" | "send" | "abort" {
+    this.persistAtMs = Infinity;
+    if (this.unsentBytes === 0 && !(this.finQueued && !this.finSent)) return "send";
+    if (seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt) > 0) {
+      this.#forceSend = true;
+      return "send";
+    }
+    this.probes++;
+    if (this.probes > maxProbes) return "abort";
+    this.stats.windowProbes++;
+    this.#persistBackoffs++;
+    this.#armPersist(nowMs);
+    return "probe";
+  }
+
+  /** The effective MSS changed (handshake options or path MTU). */
+  setMss(mss: number): void {
+    this.mss = mss;
+    this.cc.setMss(mss);
+  }
+}
