@@ -35,3 +35,7 @@ export { DhcpServer } from "./dhcp_server.ts";
 export { DnsResolver } from "./dns.ts";
 export { SntpClient } from "./sntp.ts";
 export * from "./lease_store.ts";
+export { NetApi } from "./api.ts";
+export type { Resolver } from "./api.ts";
+export { TcpConn, TcpLayer, TcpListener } from "./tcp/mod.ts";
+export type { TcpConfig, TcpState } from "./tcp/mod.ts";

@@ -20,6 +20,7 @@ import { CryptoRandom, type Random } from "./random.ts";
 import type { ReassemblyOptions } from "./reassembly.ts";
 import type { Transport } from "./transport.ts";
 import { UdpLayer } from "./udp.ts";
+import { type TcpConfig, TcpLayer } from "./tcp/mod.ts";
 import { formatIpv4, type Ipv4Address, macEquals, parseIpv4 } from "./wire/address.ts";
 import { emitEthernet, ETHERNET_HEADER_LENGTH, EthernetFrame, EtherType } from "./wire/ethernet.ts";
 
@@ -44,6 +45,7 @@ export interface StackOptions {
   requestPoll?: () => void;
   arp?: Partial<ArpOptions>;
   reassembly?: Partial<ReassemblyOptions>;
+  tcp?: TcpConfig;
 }
 
 /** One interface and its protocol stack. */
@@ -56,6 +58,7 @@ export class Stack {
   readonly ipv4: Ipv4Layer;
   readonly icmp: IcmpLayer;
   readonly udp: UdpLayer;
+  readonly tcp: TcpLayer;
   readonly #link: FrameSink;
   readonly #transports: Transport[] = [];
   readonly #pollers: { poll(nowMs: number): number }[] = [];
@@ -83,9 +86,17 @@ export class Stack {
     this.udp = new UdpLayer(this.ipv4, this.counters.udp, this.random);
     this.udp.unreachable = (info, protocol, datagram) =>
       this.icmp.portUnreachable(info, protocol, datagram);
+    this.tcp = new TcpLayer({
+      ip: this.ipv4,
+      counters: this.counters.tcp,
+      random: this.random,
+      requestPoll: () => this.#requestPoll(),
+      options: options.tcp,
+    });
     this.ipv4.errors = this.icmp;
     this.register(this.icmp);
     this.register(this.udp);
+    this.register(this.tcp);
     if (options.ipv4) this.configure(options.ipv4, 0);
   }
 
