@@ -1,22 +1,48 @@
 /**
- * The appliance: opens the TAP, builds the stack and its services, runs the pump until stopped.
- * The only module that knows every layer; `main.ts` calls it with a parsed `Config`.
+ * The appliance: opens the TAP, builds the stack and its services and web servers, and runs the
+ * pump until stopped. The only module that knows every layer; `main.ts` calls it with a parsed
+ * `Config`.
+ *
+ * The network side (stack, UDP services, HTTP servers) is an `Instance` that a device reset
+ * replaces while the TAP, the pump, the dashboard sessions and the event log stay: the pump talks
+ * to a `StackHost` that forwards to whichever instance is current.
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config.ts";
 import { UsageError } from "./config.ts";
-import { SystemClock } from "../stack/clock.ts";
-import { ImpairedLink, type Link } from "../stack/link.ts";
-import { Stack } from "../stack/stack.ts";
-import { formatMac, macEquals } from "../stack/wire/address.ts";
+import { ensureStateDir, FileBindingStore, FileLeaseStore } from "./state.ts";
+import { startWeb } from "./web.ts";
+import type { StatsSnapshot } from "../http/dashboard/mod.ts";
+import { NetApi } from "../stack/api.ts";
+import { type Clock, SystemClock } from "../stack/clock.ts";
+import { LAYERS } from "../stack/counters.ts";
 import { DhcpClient } from "../stack/dhcp_client.ts";
 import { DhcpServer } from "../stack/dhcp_server.ts";
 import { DnsResolver } from "../stack/dns.ts";
+import { EventLog } from "../stack/events.ts";
+import { ImpairedLink, type Link } from "../stack/link.ts";
 import { SntpClient } from "../stack/sntp.ts";
-import { PcapLink, PcapWriter, Pump, TapDevice } from "../tap/mod.ts";
-import { ensureStateDir, FileBindingStore, FileLeaseStore } from "./state.ts";
+import { Stack } from "../stack/stack.ts";
+import { formatIpv4, formatMac, macEquals } from "../stack/wire/address.ts";
+import { PcapLink, PcapWriter, Pump, type PumpStack, TapDevice } from "../tap/mod.ts";
+
+const log = getLogger(["mip", "main"]);
+
+/**
+ * ARP probing before using a DHCP address, tuned for a TAP: every host on the link is one kernel
+ * hop away (RTT well under a millisecond), so two probes 100 ms apart and a 150 ms wait detect a
+ * conflict as surely as RFC 5227's 1-2 s timers do on a shared LAN, and the lease is usable in
+ * well under a second instead of about seven.
+ */
+const TAP_PROBE = {
+  probeWaitMs: 10,
+  probeCount: 2,
+  probeMinMs: 100,
+  probeMaxMs: 100,
+  announceWaitMs: 150,
+};
 
 /**
  * Runs the appliance until `signal` aborts; returns the exit code. Errors with a `hint` are
@@ -26,8 +52,8 @@ import { ensureStateDir, FileBindingStore, FileLeaseStore } from "./state.ts";
  * really on the wire), then fault injection (so `--impair` losses never reach the capture).
  */
 export async function runAppliance(config: Config, signal: AbortSignal): Promise<number> {
-  const log = getLogger(["mip", "main"]);
   const clock = new SystemClock();
+  ensureStateDir(config.stateDir);
   using tap = TapDevice.open({ name: config.iface });
   if (macEquals(tap.kernelMac, 0, config.mac)) {
     throw new UsageError(
@@ -46,17 +72,33 @@ export async function runAppliance(config: Config, signal: AbortSignal): Promise
     });
   }
   let pump: Pump | null = null;
-  const stack = new Stack({
+  const startMs = clock.now();
+  const context: Context = {
+    config,
     link,
-    mac: config.mac,
-    requestPoll: () => pump?.wake(),
+    clock,
+    unixOriginMs: Date.now() - startMs,
+    events: new EventLog(),
+    wake: () => pump?.wake(),
+  };
+  const host = new StackHost(new Instance(context));
+  const web = await startWeb({
+    config,
+    stats: () => statsOf(host.instance, tap, context, startMs),
+    events: context.events,
+    wallTimeMs: (t) => context.unixOriginMs + t,
+    eventNowMs: () => clock.now(),
+    resetDevice: async () => {
+      log.info("Device reset: restarting the network stack");
+      await web.closeServers();
+      host.instance.stop(false);
+      host.instance = new Instance(context);
+      context.events.add(clock.now(), "device", "network stack restarted", "warning");
+      web.listen(host.instance.net);
+    },
   });
-  if (config.ip !== null) {
-    const { address, prefixLength } = config.ip;
-    stack.configure({ address, prefixLength, gateway: config.gateway ?? 0 }, clock.now());
-  }
-  const services = startServices(config, stack, clock.now());
-  pump = new Pump({ device: tap, link, stack, clock, signal });
+  web.listen(host.instance.net);
+  pump = new Pump({ device: tap, link, stack: host, clock, signal });
   log.info("ready on {iface} ({how}), mac {mac}, mtu {mtu}", {
     iface: tap.name,
     how: tap.created ? "created" : "attached",
@@ -65,75 +107,145 @@ export async function runAppliance(config: Config, signal: AbortSignal): Promise
   });
   await pump.run();
   log.info("stopping on {reason}", { reason: String(signal.reason ?? "stop") });
-  // The pump has stopped: give the DHCP client one last turn to send its RELEASE.
-  services.dhcpClient?.release();
-  stack.poll(clock.now());
+  await web.close();
+  host.instance.stop(true);
   tap.flush();
-  services.close();
   return 0;
 }
 
-/**
- * ARP probing before using a DHCP address, tuned for a TAP: every host on the link is one kernel
- * hop away (RTT well under a millisecond), so two probes 100 ms apart and a 150 ms wait detect a
- * conflict as surely as RFC 5227's 1-2 s timers do on a shared LAN, and the lease is usable in
- * well under a second instead of about seven.
- */
-const TAP_PROBE = {
-  probeWaitMs: 10,
-  probeCount: 2,
-  probeMinMs: 100,
-  probeMaxMs: 100,
-  announceWaitMs: 150,
-};
+/** What every instance is built from. */
+interface Context {
+  config: Config;
+  link: Link;
+  clock: Clock;
+  /** Wall time at clock time 0. */
+  unixOriginMs: number;
+  events: EventLog;
+  wake: () => void;
+}
 
-/** The services on UDP, as the flags ask for them. */
-interface Services {
-  resolver: DnsResolver;
-  sntp: SntpClient;
-  dhcpClient: DhcpClient | null;
-  dhcpServer: DhcpServer | null;
-  close(): void;
+/** The pump's view of the stack: forwards to the current instance's stack. */
+class StackHost implements PumpStack {
+  instance: Instance;
+
+  constructor(instance: Instance) {
+    this.instance = instance;
+  }
+
+  input(frame: Uint8Array, nowMs: number): void {
+    this.instance.stack.input(frame, nowMs);
+  }
+
+  poll(nowMs: number): number {
+    return this.instance.stack.poll(nowMs);
+  }
 }
 
 /**
- * DNS and SNTP always; the DHCP client when no `--ip` was given (it configures the stack and
- * hands its DNS servers to the resolver), the DHCP server with `--dhcp-server`.
- * `unixOriginMs` maps the pump's monotonic clock to wall time for SNTP and stored leases.
+ * One network side: a stack with its address, the DNS resolver and SNTP always, the DHCP client
+ * when no `--ip` was given (it configures the stack and hands its DNS servers to the resolver),
+ * the DHCP server with `--dhcp-server`, and the socket API the web servers listen on.
  */
-function startServices(config: Config, stack: Stack, nowMs: number): Services {
-  ensureStateDir(config.stateDir);
-  const unixOriginMs = Date.now() - nowMs;
-  const resolver = new DnsResolver(stack, { servers: config.dns });
-  const sntp = new SntpClient(stack, { server: config.ntpServer, resolver, unixOriginMs });
-  const dhcpClient = config.ip !== null ? null : new DhcpClient(stack, {
-    hostname: config.hostname,
-    store: new FileLeaseStore(config.stateDir),
-    unixOriginMs,
-    probe: TAP_PROBE,
-    onLease: (lease) => {
-      resolver.servers = lease !== null && lease.dnsServers.length > 0
-        ? lease.dnsServers
-        : config.dns;
-      if (lease !== null) sntp.syncNow();
-    },
-  });
-  const dhcpServer = !config.dhcpServer ? null : new DhcpServer(stack, {
-    store: new FileBindingStore(config.stateDir),
-    dnsServers: config.dns,
-    router: config.gateway ?? undefined,
-    unixOriginMs,
-  });
+class Instance {
+  readonly stack: Stack;
+  readonly net: NetApi;
+  readonly resolver: DnsResolver;
+  readonly sntp: SntpClient;
+  readonly dhcpClient: DhcpClient | null;
+  readonly dhcpServer: DhcpServer | null;
+  readonly #context: Context;
+
+  constructor(context: Context) {
+    const { config, clock, unixOriginMs } = context;
+    this.#context = context;
+    this.stack = new Stack({
+      link: context.link,
+      mac: config.mac,
+      events: context.events,
+      requestPoll: context.wake,
+    });
+    if (config.ip !== null) {
+      const { address, prefixLength } = config.ip;
+      this.stack.configure({ address, prefixLength, gateway: config.gateway ?? 0 }, clock.now());
+    }
+    const stack = this.stack;
+    const resolver = new DnsResolver(stack, { servers: config.dns });
+    const sntp = new SntpClient(stack, { server: config.ntpServer, resolver, unixOriginMs });
+    this.resolver = resolver;
+    this.sntp = sntp;
+    this.net = new NetApi(stack, resolver);
+    this.dhcpClient = config.ip !== null ? null : new DhcpClient(stack, {
+      hostname: config.hostname,
+      store: new FileLeaseStore(config.stateDir),
+      unixOriginMs,
+      probe: TAP_PROBE,
+      onLease: (lease) => {
+        resolver.servers = lease !== null && lease.dnsServers.length > 0
+          ? lease.dnsServers
+          : config.dns;
+        if (lease !== null) sntp.syncNow();
+      },
+    });
+    this.dhcpServer = !config.dhcpServer ? null : new DhcpServer(stack, {
+      store: new FileBindingStore(config.stateDir),
+      dnsServers: config.dns,
+      router: config.gateway ?? undefined,
+      unixOriginMs,
+    });
+    context.wake();
+  }
+
+  /**
+   * Stops this network side: connections reset, services closed, the address dropped. With
+   * `release`, the DHCP client first sends its RELEASE (on exit; not on a reset, which keeps the
+   * lease to ask for it again).
+   */
+  stop(release: boolean): void {
+    const nowMs = this.#context.clock.now();
+    if (release) this.dhcpClient?.release();
+    this.stack.tcp.closeAll();
+    this.stack.poll(nowMs);
+    this.dhcpClient?.close();
+    this.dhcpServer?.close();
+    this.sntp.close();
+    this.resolver.close();
+    if (!release) this.stack.configure(null, nowMs);
+  }
+}
+
+/** The figures `/api/stats/get` shows, read from the current instance. */
+function statsOf(
+  instance: Instance,
+  tap: TapDevice,
+  context: Context,
+  startMs: number,
+): StatsSnapshot {
+  const { stack, dhcpClient } = instance;
+  const nowMs = context.clock.now();
+  const ipv4 = stack.ipv4.config;
+  const tcp: Record<string, number> = {};
+  for (const c of stack.tcp.connections()) tcp[c.state] = (tcp[c.state] ?? 0) + 1;
+  const dhcp = dhcpClient?.snapshot() ?? null;
   return {
-    resolver,
-    sntp,
-    dhcpClient,
-    dhcpServer,
-    close() {
-      dhcpClient?.close();
-      dhcpServer?.close();
-      sntp.close();
-      resolver.close();
+    uptimeMs: nowMs - startMs,
+    link: { name: tap.name, up: true, mac: formatMac(stack.mac), mtu: context.link.mtu },
+    ipv4: ipv4 === null ? null : {
+      address: formatIpv4(ipv4.address),
+      prefixLength: ipv4.prefixLength,
+      gateway: ipv4.gateway === 0 ? null : formatIpv4(ipv4.gateway),
+      source: dhcpClient === null ? "static" : "dhcp",
+    },
+    layers: Object.fromEntries(LAYERS.map((layer) => [layer, stack.counters[layer].snapshot()])),
+    arp: stack.arp.entries(nowMs),
+    tcp,
+    dhcp: dhcp === null ? null : {
+      state: dhcp.state,
+      address: dhcp.address,
+      server: dhcp.server,
+      leaseSeconds: dhcp.leaseSeconds,
+      expiresUnixMs: dhcp.leaseExpiresMs === null
+        ? null
+        : context.unixOriginMs + dhcp.leaseExpiresMs,
     },
   };
 }

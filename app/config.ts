@@ -42,6 +42,9 @@ export interface Config {
   httpsPort: number;
   /** Directory of static files to serve; null = built-in dashboard only. */
   webRoot: string | null;
+  /** HTTPS certificate and key files (PEM); null = a self-signed pair in the state dir. */
+  tlsCert: string | null;
+  tlsKey: string | null;
   stateDir: string;
   /** From --admin-password or MIP_ADMIN_PASSWORD; null = not set. */
   adminPassword: string | null;
@@ -99,6 +102,8 @@ Options:
   --http-port N        HTTP port, 1-65535 (default ${DEFAULTS.httpPort})
   --https-port N       HTTPS port, 0 = off (default ${DEFAULTS.httpsPort})
   --web-root DIR       also serve static files from DIR (default: dashboard only)
+  --tls-cert FILE      HTTPS certificate, PEM (with --tls-key; default: self-signed in --state-dir)
+  --tls-key FILE       HTTPS private key, PEM (with --tls-cert)
   --state-dir DIR      settings, keys and firmware slots (default ${DEFAULTS.stateDir})
   --admin-password P   dashboard admin password (default: env ${PASSWORD_ENV}, else unset)
   --dhcp-server        serve DHCP leases on the --ip subnet (needs --ip; default off)
@@ -120,6 +125,8 @@ const STRING_FLAGS = [
   "http-port",
   "https-port",
   "web-root",
+  "tls-cert",
+  "tls-key",
   "state-dir",
   "admin-password",
   "ntp-server",
@@ -164,6 +171,8 @@ export function parseConfig(args: string[], options: ParseOptions = {}): Config 
     httpPort: value(raw, "http-port", DEFAULTS.httpPort, (t) => parsePort(t, 1)),
     httpsPort: value(raw, "https-port", DEFAULTS.httpsPort, (t) => parsePort(t, 0)),
     webRoot: value(raw, "web-root", null, checkPath),
+    tlsCert: value(raw, "tls-cert", null, checkPath),
+    tlsKey: value(raw, "tls-key", null, checkPath),
     stateDir: value(raw, "state-dir", DEFAULTS.stateDir, checkPath),
     adminPassword: parsePassword(
       single(raw, "admin-password"),
@@ -400,6 +409,9 @@ function checkCombinations(config: Config): void {
       `--dhcp-server needs room for clients: --ip prefix length /${config.ip.prefixLength} is longer than /30`,
     );
   }
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+    throw new UsageError("--tls-cert and --tls-key go together: give both, or neither");
+  }
   if (config.httpsPort !== 0 && config.httpsPort === config.httpPort) {
     throw new UsageError(`--https-port ${config.httpsPort}: the same as --http-port`);
   }
@@ -419,6 +431,7 @@ export function describeConfig(config: Config): string {
     `http=${config.httpPort}`,
     `https=${config.httpsPort === 0 ? "off" : config.httpsPort}`,
     `web-root=${config.webRoot ?? "-"}`,
+    `tls=${config.tlsCert === null ? "self-signed" : config.tlsCert}`,
     `state-dir=${config.stateDir}`,
     `admin-password=${config.adminPassword === null ? "unset" : "set"}`,
     `dhcp-server=${config.dhcpServer ? "on" : "off"}`,

@@ -28,7 +28,7 @@ import {
 import { HttpError } from "./_http_error.ts";
 import { DateCache, writeResponse } from "./_response_writer.ts";
 import type { UpgradeTarget } from "./_upgrade.ts";
-import { closeQuietly, type Conn, type Listener, type NetAddr } from "./conn.ts";
+import { closeQuietly, type Conn, type Listener, type NetAddr, noDelay } from "./conn.ts";
 
 export type { ServeHandler, ServeHandlerInfo } from "./_http1_session.ts";
 
@@ -195,6 +195,7 @@ class Server implements HttpServer {
         closeQuietly(conn);
         break;
       }
+      noDelay(conn);
       if (this.connections >= this.#ctx.limits.maxConnections) this.#refuse(conn);
       else this.#startSession(conn);
     }

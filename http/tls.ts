@@ -13,7 +13,7 @@
 
 import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
-import { closeQuietly, type Conn, type Listener, type NetAddr, writeAll } from "./conn.ts";
+import { closeQuietly, type Conn, type Listener, type NetAddr, noDelay, writeAll } from "./conn.ts";
 import { type HttpServer, serve, type ServeHandler, type ServeOptions } from "./server.ts";
 
 export {
@@ -80,6 +80,7 @@ class TlsListener implements Listener {
 
   async accept(): Promise<Conn> {
     const raw = await this.#inner.accept();
+    noDelay(raw); // TLS records of the head and body go out at once, as on plain HTTP
     return new TlsConn(raw, this.#context, this.#alpn);
   }
 

@@ -46,13 +46,15 @@ export interface StackOptions {
   arp?: Partial<ArpOptions>;
   reassembly?: Partial<ReassemblyOptions>;
   tcp?: TcpConfig;
+  /** The event log to record into (shared across stack restarts); default a new one. */
+  events?: EventLog;
 }
 
 /** One interface and its protocol stack. */
 export class Stack {
   readonly mac: Uint8Array;
   readonly counters: StackCounters = createCounters();
-  readonly events: EventLog = new EventLog();
+  readonly events: EventLog;
   readonly random: Random;
   readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
@@ -72,6 +74,7 @@ export class Stack {
       throw new TypeError("Cannot use this MAC address for an interface: expected a unicast MAC");
     }
     this.#link = options.link;
+    this.events = options.events ?? new EventLog();
     this.random = options.random ?? new CryptoRandom();
     this.#requestPoll = options.requestPoll ?? (() => {});
     const output = this.#ethernetOutput.bind(this);

@@ -42,6 +42,8 @@ Deno.test("parseConfig: defaults", () => {
     httpPort: 80,
     httpsPort: 443,
     webRoot: null,
+    tlsCert: null,
+    tlsKey: null,
     stateDir: "./.state",
     adminPassword: null,
     dhcpServer: false,
@@ -152,6 +154,8 @@ Deno.test("parseConfig: --help wins over everything else", () => {
 });
 
 const BAD: [string[], string][] = [
+  [["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
+  [["--tls-key", "k.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
   [["--bogus"], "unknown option '--bogus'"],
   [["--bogus=1"], "unknown option '--bogus'"],
   [["-x"], "unknown option '-x'"],
