@@ -77,7 +77,8 @@ export async function runAppliance(config: Config, signal: AbortSignal): Promise
     config,
     link,
     clock,
-    unixOriginMs: Date.now() - startMs,
+    // SystemClock is performance.now(), whose zero is performance.timeOrigin (sub-ms exact).
+    unixOriginMs: performance.timeOrigin,
     events: new EventLog(),
     wake: () => pump?.wake(),
   };

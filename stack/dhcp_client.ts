@@ -286,9 +286,15 @@ export class DhcpClient {
 
   /** A stored lease means INIT-REBOOT, until the first poll finds it expired. */
   #loadStored(): void {
-    this.#stored = this.#store?.load() ?? null;
-    if (this.#stored === null) return;
-    this.#requested = this.#stored.address;
+    const stored = this.#store?.load() ?? null;
+    if (stored === null) return;
+    this.#requested = stored.address;
+    if (stored.released === true) {
+      // Released on a clean exit: start with a DISCOVER that suggests the old address (RFC 2131
+      // 4.4.1 "MAY suggest a network address"), which a server hands back when it is free.
+      return;
+    }
+    this.#stored = stored;
     this.#state = "INIT-REBOOT";
   }
 
@@ -635,7 +641,8 @@ export class DhcpClient {
       ciaddr: lease.address,
       serverId: lease.server,
     });
-    this.#store?.save(null);
+    // Keep the address (marked released) to suggest it again on the next start.
+    this.#store?.save({ ...this.#toStored(lease), released: true });
     this.#unconfigure(nowMs);
     this.#transition(
       "INIT",

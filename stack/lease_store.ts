@@ -24,6 +24,11 @@ export interface StoredLease {
   leaseSeconds: number;
   /** Wall-clock end of the lease, or null when the client did not know the wall time. */
   expiresUnixMs: number | null;
+  /**
+   * The lease was given back with DHCPRELEASE: its address is only suggested in the next
+   * DISCOVER, never assumed (no INIT-REBOOT).
+   */
+  released?: boolean;
 }
 
 /** Where the DHCP client keeps its lease; `save(null)` forgets it. */

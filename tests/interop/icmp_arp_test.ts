@@ -118,5 +118,6 @@ interopTest("a wrong --mac (the kernel's own) ends with one clear line and exit 
     const status = await app.child.exited;
     assertEquals(status.code, 1, app.output());
     assertMatch(app.output(), /kernel side of tap0/);
+    await app.stop(); // removes its temporary state directory
   });
 });

@@ -357,12 +357,25 @@ Deno.test("DHCP: release() sends RELEASE at the next poll, the server frees the 
   assertEquals(release.dhcp.options.serverId, parseIpv4(SERVER_IP));
   assertEquals(clientStack.ipv4.config, null);
   assertEquals(leases.at(-1), null);
-  assertEquals(store.load(), null);
+  assertEquals(store.load()?.released, true, "the address is remembered, marked released");
+  assertEquals(store.load()?.address, lease.address);
   await lan.runFor(1000);
   assertEquals(server.leases().map((l) => l.state), ["free"]);
   const count = dhcpSentBy(lan, clientStack).length;
   await lan.runFor(600_000);
   assertEquals(dhcpSentBy(lan, clientStack).length, count, "nothing after the release");
+
+  // The next start does not assume the released address (no INIT-REBOOT) but suggests it.
+  lan.plug(clientStack, false);
+  const stack2 = lan.add({ mac: CLIENT_MAC, seed: 998 });
+  const client2 = new DhcpClient(stack2, { store });
+  assertEquals(client2.state, "INIT");
+  const again = await bind(lan, client2);
+  const discover = dhcpSentBy(lan, stack2).find((m) =>
+    m.dhcp.messageType === DhcpMessageType.DISCOVER
+  )!;
+  assertEquals(discover.dhcp.options.requestedIp, lease.address);
+  assertEquals(again.address, lease.address);
 });
 
 Deno.test("DHCP: a second client instance with the same store INIT-REBOOTs to the same address quickly", async () => {
