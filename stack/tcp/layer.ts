@@ -32,6 +32,8 @@ import {
   type InSegment,
   TcpConnection,
 } from "./connection.ts";
+import type { ReceivedInfo } from "../ipv4.ts";
+import type { TcpOffload } from "./types.ts";
 import { IsnGenerator } from "./isn.ts";
 import { ListenerCore } from "./listener.ts";
 import { seqAdd } from "./seq.ts";
@@ -45,6 +47,8 @@ export interface TcpLayerInit {
   /** Asks the host to call `poll` soon (after an application call changed something). */
   requestPoll: () => void;
   options?: TcpConfig;
+  /** What the link offloads (absent: complete checksums, MSS-sized segments). */
+  offload?: TcpOffload;
 }
 
 /** Options of {@linkcode TcpLayer.listen}, as Deno.listen. */
@@ -101,6 +105,7 @@ export class TcpLayer implements Transport {
     window: 0,
     payload: new Uint8Array(0),
     options: newTcpOptions(),
+    gsoSize: 0,
   };
   readonly #host: ConnectionHost;
 
@@ -119,6 +124,7 @@ export class TcpLayer implements Transport {
       ip: this.#ip,
       counters: this.#counters,
       config: this.config,
+      offload: init.offload,
       schedule: (c) => this.#schedule(c),
       markDirty: (c) => {
         this.#dirty.add(c);
@@ -149,7 +155,9 @@ export class TcpLayer implements Transport {
     if (info.nonUnicast) return this.#counters.drop("non-unicast"); // RFC 1122 4.2.3.10
     const view = TcpHeaderView.parse(payload);
     if (typeof view === "string") return this.#counters.drop(view);
-    if (!verifyTcpChecksum(payload, info.src, info.dst)) {
+    // An offloading link vouches for some checksums (verified, or partial from a local sender).
+    const rx = info as Partial<ReceivedInfo>;
+    if (rx.checksumVerified !== true && !verifyTcpChecksum(payload, info.src, info.dst)) {
       return this.#counters.drop("bad-checksum");
     }
     if (view.srcPort === 0 || view.dstPort === 0) return this.#counters.drop("bad-port");
@@ -159,6 +167,7 @@ export class TcpLayer implements Transport {
     seg.flags = view.flags;
     seg.window = view.window;
     seg.payload = view.payload;
+    seg.gsoSize = rx.gsoSize ?? 0;
     parseTcpOptions(view.options, seg.options);
     const conn = this.#find(info.dst, view.dstPort, info.src, view.srcPort);
     if (conn) {
@@ -367,9 +376,9 @@ export class TcpLayer implements Transport {
   #onEstablished(conn: TcpConnection): void {
     const core = conn.owner;
     if (!(core instanceof ListenerCore)) return;
-    core.halfOpen.delete(conn);
+    const reserved = core.halfOpen.delete(conn);
     const api = new TcpConn(conn);
-    if (!core.enqueue(api)) {
+    if (!core.enqueue(api, reserved)) {
       this.#counters.drop("accept-queue-full");
       conn.abort();
     }

@@ -4,7 +4,10 @@
  * backlog, beyond which SYNs are dropped so the peer retries later, as Linux does).
  *
  * Invariants: `halfOpen` holds only connections in SYN-RECEIVED that belong to this listener;
- * `queue.length <= acceptBacklog`; once `closed`, nothing is added.
+ * `queue.length <= acceptBacklog + synBacklog`: a half-open connection was admitted with a slot
+ * of the accept queue reserved for it, and completes into the queue even when a SYN-cookie
+ * connection took an ordinary slot meanwhile (it is never reset for that); other arrivals need
+ * `queue.length < acceptBacklog`. Once `closed`, nothing is added.
  * @module
  */
 
@@ -45,9 +48,13 @@ export class ListenerCore<T> {
     return this.queue.length < this.acceptBacklog;
   }
 
-  /** Adds an established connection for accept(); false when full or closed. */
-  enqueue(item: T): boolean {
-    if (this.closed || !this.acceptRoom) return false;
+  /**
+   * Adds an established connection for accept(); false when full or closed. `reserved`: it
+   * completed from `halfOpen`, whose admission reserved its slot.
+   */
+  enqueue(item: T, reserved = false): boolean {
+    const limit = reserved ? this.acceptBacklog + this.synBacklog : this.acceptBacklog;
+    if (this.closed || this.queue.length >= limit) return false;
     this.queue.push(item);
     this.onQueued?.();
     return true;

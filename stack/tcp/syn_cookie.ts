@@ -93,7 +93,10 @@ export class SynCookies {
 /** Packs SYN options into the low 6 bits of `tsVal` (Linux cookie_init_timestamp). */
 export function encodeCookieTimestamp(tsVal: number, options: CookieOptions): number {
   const ws = options.windowScale >= 0 ? options.windowScale : NO_WSCALE;
-  return ((tsVal & ~0x3f) | ws | (options.sack ? 0x10 : 0)) >>> 0;
+  const ts = ((tsVal & ~0x3f) | ws | (options.sack ? 0x10 : 0)) >>> 0;
+  // Never ahead of our clock, or our next segments' older TSval would fail the peer's PAWS
+  // check (RFC 7323 5.3); step back one 64-unit block as Linux's cookie_init_timestamp does.
+  return ((ts - tsVal) | 0) > 0 ? (ts - 0x40) >>> 0 : ts;
 }
 
 /** Unpacks what {@linkcode encodeCookieTimestamp} stored (from the ACK's TSecr). */
