@@ -22,7 +22,7 @@ import { DhcpClient } from "../stack/dhcp_client.ts";
 import { DhcpServer } from "../stack/dhcp_server.ts";
 import { DnsResolver } from "../stack/dns.ts";
 import { EventLog } from "../stack/events.ts";
-import { ImpairedLink, type Link } from "../stack/link.ts";
+import { ImpairedLink, type Link, type RxMeta } from "../stack/link.ts";
 import { SntpClient } from "../stack/sntp.ts";
 import { Stack } from "../stack/stack.ts";
 import { formatIpv4, formatMac, macEquals } from "../stack/wire/address.ts";
@@ -54,7 +54,7 @@ const TAP_PROBE = {
 export async function runAppliance(config: Config, signal: AbortSignal): Promise<number> {
   const clock = new SystemClock();
   ensureStateDir(config.stateDir);
-  using tap = TapDevice.open({ name: config.iface });
+  using tap = TapDevice.open({ name: config.iface, offload: config.offload });
   if (macEquals(tap.kernelMac, 0, config.mac)) {
     throw new UsageError(
       `--mac ${formatMac(config.mac)} is the MAC of the kernel side of ${config.iface}; ` +
@@ -133,8 +133,8 @@ class StackHost implements PumpStack {
     this.instance = instance;
   }
 
-  input(frame: Uint8Array, nowMs: number): void {
-    this.instance.stack.input(frame, nowMs);
+  input(frame: Uint8Array, nowMs: number, meta?: RxMeta): void {
+    this.instance.stack.input(frame, nowMs, meta);
   }
 
   poll(nowMs: number): number {

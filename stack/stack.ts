@@ -6,6 +6,11 @@
  * clock or touches the OS. Invariants: `input` and `poll` never throw (a bug inside a protocol is
  * caught, logged and counted as `internal-error`); frames not for our MAC, broadcast or a joined
  * group are dropped and counted; every outgoing frame is at least 60 bytes (padded with zeros).
+ *
+ * Offloads: the link's {@linkcode LinkCapabilities} are read once, at construction. When the
+ * link takes partial checksums and TSO, TCP builds super-segments and leaves checksums partial,
+ * and the frames leave with a {@linkcode TxOffload}; a received frame's {@linkcode RxMeta}
+ * travels down to IPv4 (offsets made relative to the IP header), which decides what to trust.
  * @module
  */
 
@@ -14,8 +19,14 @@ import { ArpLayer, type ArpOptions } from "./arp.ts";
 import { createCounters, type StackCounters } from "./counters.ts";
 import { EventLog } from "./events.ts";
 import { IcmpLayer, type PingOptions, type PingResult } from "./icmp.ts";
-import { type Ipv4Config, Ipv4Layer } from "./ipv4.ts";
-import type { FrameSink } from "./link.ts";
+import { type Ipv4Config, Ipv4Layer, type PacketOffload, type RxOffload } from "./ipv4.ts";
+import {
+  type FrameSink,
+  type LinkCapabilities,
+  plainCapabilities,
+  type RxMeta,
+  type TxOffload,
+} from "./link.ts";
 import { CryptoRandom, type Random } from "./random.ts";
 import type { ReassemblyOptions } from "./reassembly.ts";
 import type { Transport } from "./transport.ts";
@@ -28,6 +39,13 @@ const log = getLogger(["mip", "stack"]);
 
 /** The smallest Ethernet frame without FCS (IEEE 802.3: 64 bytes with it). */
 const MIN_FRAME = 60;
+/**
+ * TCP socket buffers (so the largest window) on a link that takes TSO super-frames: it moves
+ * 10+ Gb/s, and at that rate the bytes in flight across a pump turn or two (the
+ * bandwidth-delay product here) exceed TcpConfig's 256 KiB default. A config that sets the
+ * buffers wins.
+ */
+const OFFLOAD_SOCKET_BUFFER_BYTES = 1 << 20;
 /** RFC 5227 2.3: ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s. */
 const ANNOUNCE_INTERVAL_MS = 2000;
 
@@ -62,6 +80,10 @@ export class Stack {
   readonly udp: UdpLayer;
   readonly tcp: TcpLayer;
   readonly #link: FrameSink;
+  /** What the link offloads (read once). */
+  readonly capabilities: LinkCapabilities;
+  readonly #txOffload: TxOffload = { csumStart: 0, csumOffset: 0, gsoSize: 0, headerBytes: 0 };
+  readonly #rxOffload: RxOffload = { checksum: "unknown", csumStart: 0, csumOffset: 0, gsoSize: 0 };
   readonly #transports: Transport[] = [];
   readonly #pollers: { poll(nowMs: number): number }[] = [];
   #requestPoll: () => void;
@@ -74,6 +96,7 @@ export class Stack {
       throw new TypeError("Cannot use this MAC address for an interface: expected a unicast MAC");
     }
     this.#link = options.link;
+    this.capabilities = options.link.capabilities ?? plainCapabilities(options.link.mtu);
     this.events = options.events ?? new EventLog();
     this.random = options.random ?? new CryptoRandom();
     this.#requestPoll = options.requestPoll ?? (() => {});
@@ -82,6 +105,7 @@ export class Stack {
     this.ipv4 = new Ipv4Layer(this.arp, output, {
       counters: this.counters.ipv4,
       mtu: options.link.mtu,
+      capabilities: this.capabilities,
       firstId: this.random.u32(),
       reassembly: options.reassembly,
     });
@@ -94,7 +118,19 @@ export class Stack {
       counters: this.counters.tcp,
       random: this.random,
       requestPoll: () => this.#requestPoll(),
-      options: options.tcp,
+      options: this.capabilities.tso
+        ? {
+          ...options.tcp,
+          sendBufferBytes: options.tcp?.sendBufferBytes ?? OFFLOAD_SOCKET_BUFFER_BYTES,
+          receiveBufferBytes: options.tcp?.receiveBufferBytes ?? OFFLOAD_SOCKET_BUFFER_BYTES,
+        }
+        : options.tcp,
+      offload: this.capabilities.txChecksum
+        ? {
+          tso: this.capabilities.tso,
+          maxPacketBytes: this.capabilities.maxFrameBytes - ETHERNET_HEADER_LENGTH,
+        }
+        : undefined,
     });
     this.ipv4.errors = this.icmp;
     this.register(this.icmp);
@@ -150,8 +186,12 @@ export class Stack {
     this.#requestPoll();
   }
 
-  /** Handles one received frame; `frame` is only read during the call. */
-  input(frame: Uint8Array, nowMs: number): void {
+  /**
+   * Handles one received frame; `frame` is only read (or, for a partial checksum the link
+   * could not vouch for, completed in place) during the call. `meta` comes from an offloading
+   * link.
+   */
+  input(frame: Uint8Array, nowMs: number, meta?: RxMeta): void {
     this.#setTime(nowMs);
     const eth = EthernetFrame.check(frame);
     const counters = this.counters.ethernet;
@@ -167,7 +207,7 @@ export class Stack {
     try {
       switch (eth.etherType) {
         case EtherType.IPV4:
-          this.ipv4.input(eth.payload, nowMs);
+          this.ipv4.input(eth.payload, nowMs, this.#l3Offload(meta));
           return;
         case EtherType.ARP:
           this.arp.input(eth.payload, nowMs);
@@ -227,6 +267,17 @@ export class Stack {
     this.icmp.nowMs = nowMs;
   }
 
+  /** The frame's offload state with offsets relative to the IP header, or undefined. */
+  #l3Offload(meta: RxMeta | undefined): RxOffload | undefined {
+    if (meta === undefined || (meta.checksum === "unknown" && meta.gsoSize === 0)) return undefined;
+    const o = this.#rxOffload;
+    o.checksum = meta.checksum;
+    o.csumStart = meta.csumStart - ETHERNET_HEADER_LENGTH;
+    o.csumOffset = meta.csumOffset;
+    o.gsoSize = meta.gsoSize;
+    return o;
+  }
+
   #acceptsGroup(eth: EthernetFrame): boolean {
     const b = eth.bytes;
     if (b[0] !== 0x01 || b[1] !== 0x00 || b[2] !== 0x5e) return false;
@@ -238,6 +289,7 @@ export class Stack {
     etherType: number,
     length: number,
     write: (payload: Uint8Array) => void,
+    offload?: PacketOffload,
   ): boolean {
     const size = Math.max(MIN_FRAME, ETHERNET_HEADER_LENGTH + length);
     const frame = this.#link.acquire(size);
@@ -250,7 +302,16 @@ export class Stack {
     if (ETHERNET_HEADER_LENGTH + length < size) {
       frame.fill(0, ETHERNET_HEADER_LENGTH + length, size);
     }
-    this.#link.commit(size);
+    if (offload === undefined) {
+      this.#link.commit(size);
+    } else {
+      const o = this.#txOffload;
+      o.csumStart = ETHERNET_HEADER_LENGTH + offload.csumStart;
+      o.csumOffset = offload.csumOffset;
+      o.gsoSize = offload.gsoSize;
+      o.headerBytes = ETHERNET_HEADER_LENGTH + offload.headerBytes;
+      this.#link.commit(size, o);
+    }
     this.counters.ethernet.sent(size);
     return true;
   }

@@ -5,38 +5,67 @@
  * Invariants:
  * - Options are validated (RangeError) before any syscall; OS failures are `TapError`s whose
  *   one-line message says what to do.
- * - `receive` drains with synchronous reads into the rx ring until EAGAIN or `rxSlots` frames,
- *   then hands each frame to `onFrame` in place (a view valid only during the call). When it
- *   stops at the budget, `rxPending` is true: the fd is edge-triggered in the pump, so the pump
- *   must come back without waiting.
- * - `acquire` hands out a tx ring slot; `commit` queues it and writes at once. EAGAIN keeps the
- *   frame queued for `flush`; a full queue or a failed write drops the frame and counts it.
- *   Nothing here throws into the stack while it builds frames.
+ * - Offload mode (the default unless `offload: false` or MIP_NO_OFFLOAD=1, and only when the
+ *   kernel accepts IFF_VNET_HDR, TUNSETVNETHDRSZ and TUNSETOFFLOAD): every frame carries a
+ *   12-byte virtio-net header (tap/vnet.ts). Received frames come with an {@linkcode RxMeta}
+ *   (partial or verified checksums, TCP super-frames up to 64 KB); committed frames may be TSO
+ *   super-frames or carry partial checksums ({@linkcode TxOffload}). Otherwise frames are plain
+ *   and the offloads are explicitly switched off (a persistent TAP keeps them across readers).
+ * - Both rings are preallocated: slots of one ArrayBuffer each, the header in front of the
+ *   frame inside the slot, so a frame is read or written with one syscall and no copy. Reads
+ *   and writes pass the slot itself (no view per syscall); the only per-frame allocation is
+ *   the length-exact view handed to `onFrame`.
+ * - `receive` drains with synchronous reads into the rx slots until EAGAIN or `rxSlots`
+ *   frames, then hands each frame to `onFrame` in place (a view valid only during the call).
+ *   When it stops at the budget, `rxPending` is true: the fd is edge-triggered in the pump, so
+ *   the pump must come back without waiting.
+ * - Writes are batched: `commit` queues the frame in its tx slot; `flush` (the pump calls it
+ *   once per turn, `acquire` when the ring is full) writes the queue in order. EAGAIN keeps
+ *   frames queued for the next flush; a failed write drops the frame and counts it. Nothing
+ *   here throws into the stack while it builds frames.
  * - An interface this process created is not persistent: it vanishes when `close` closes the fd.
- * - Offloads (IFF_VNET_HDR, TUNSETOFFLOAD, TUNSETVNETHDRSZ) are not implemented yet; the places
- *   they go are marked "vnet header".
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ETHERNET_OVERHEAD, type Link } from "../stack/link.ts";
-import { FrameRing } from "../stack/ring.ts";
+import {
+  ETHERNET_OVERHEAD,
+  type FrameHandler,
+  type Link,
+  type LinkCapabilities,
+  MAX_IPV4_PACKET,
+  newRxMeta,
+  plainCapabilities,
+  type TxOffload,
+} from "../stack/link.ts";
+import { completeFrameChecksum } from "../stack/tcp/tso.ts";
+import { checkInterfaceName, interfaceExists, openAttached } from "./attach.ts";
 import * as libc from "./libc.ts";
 import { Errno, TapError } from "./libc.ts";
+import {
+  offloadDisabledByEnv,
+  type OffloadState,
+  readVnetHeader,
+  writeVnetHeader,
+} from "./vnet.ts";
+
+export {
+  checkInterfaceName,
+  IFF_MULTI_QUEUE,
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_TUN,
+  IFF_VNET_HDR,
+  TUNSETIFF,
+} from "./attach.ts";
 
 const log = getLogger(["mip", "tap"]);
 
-/** linux/if_tun.h */
-export const TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
-export const IFF_TUN = 0x0001;
-export const IFF_TAP = 0x0002;
-export const IFF_MULTI_QUEUE = 0x0100;
-export const IFF_NO_PI = 0x1000;
-export const IFF_VNET_HDR = 0x4000;
-
-const TUN_PATH = "/dev/net/tun";
 /** Room for one 802.1Q tag beyond the Ethernet header. */
 const VLAN_TAG_BYTES = 4;
+/** Default ring sizes: plain frames are small, offload slots hold 64 KB each. */
+const PLAIN_SLOTS = 256;
+const OFFLOAD_SLOTS = 64;
 
 /** Options for {@linkcode TapDevice.open}. */
 export interface TapDeviceOptions {
@@ -48,10 +77,15 @@ export interface TapDeviceOptions {
   mtu?: number;
   /** Bring an interface this call created up (IFF_UP). Default true. */
   up?: boolean;
-  /** Rx ring slots, which is also the most frames one `receive` drains. Default 256. */
+  /** Rx slots, which is also the most frames one `receive` drains. Default 256 (64 offloaded). */
   rxSlots?: number;
-  /** Tx ring slots: frames queued while the fd would block. Default 256. */
+  /** Tx slots: frames queued until the next flush. Default 256 (64 offloaded). */
   txSlots?: number;
+  /**
+   * Use the vnet header with checksum and segmentation offloads when the kernel accepts them.
+   * Default true; the environment variable MIP_NO_OFFLOAD=1 turns it off whatever is given.
+   */
+  offload?: boolean;
 }
 
 /** Frame counters of a {@linkcode TapDevice}. */
@@ -62,15 +96,37 @@ export interface TapDeviceStats {
   rxDropped: number;
   /** Frames not written: too big, tx queue full, device closed, or write failed. */
   txDropped: number;
+  /** Received TCP super-frames (several segments coalesced by the kernel). */
+  rxSuperFrames: number;
+  /** Sent TSO super-frames (the kernel cut them into segments). */
+  txSuperFrames: number;
+}
+
+/** Preallocated slots of one ArrayBuffer, with a view of each whole slot and of its frame. */
+class Slots {
+  readonly whole: Uint8Array<ArrayBuffer>[];
+  readonly frames: Uint8Array<ArrayBuffer>[];
+  readonly lengths: Int32Array;
+
+  constructor(count: number, slotBytes: number, headerBytes: number) {
+    const buffer = new ArrayBuffer(count * slotBytes);
+    this.whole = Array.from(
+      { length: count },
+      (_, i) => new Uint8Array(buffer, i * slotBytes, slotBytes),
+    );
+    this.frames = this.whole.map((slot) => slot.subarray(headerBytes));
+    this.lengths = new Int32Array(count);
+  }
 }
 
 /**
- * A TAP interface opened through /dev/net/tun (IFF_TAP | IFF_NO_PI).
+ * A TAP interface opened through /dev/net/tun (IFF_TAP | IFF_NO_PI, and IFF_VNET_HDR when
+ * offloading).
  *
  * @example
  * ```ts
  * using tap = TapDevice.open({ name: "tap0" });
- * tap.receive(clock.now(), (frame) => stack.input(frame, clock.now()));
+ * tap.receive(clock.now(), (frame, meta) => stack.input(frame, clock.now(), meta));
  * ```
  */
 export class TapDevice implements Link {
@@ -82,11 +138,26 @@ export class TapDevice implements Link {
   readonly mtu: number;
   /** The kernel side's MAC address (SIOCGIFHWADDR): the stack must use a different one. */
   readonly kernelMac: Uint8Array;
-  readonly stats: TapDeviceStats = { rxFrames: 0, txFrames: 0, rxDropped: 0, txDropped: 0 };
+  /** True when frames carry the vnet header and the kernel offloads checksums and TSO. */
+  readonly offload: boolean;
+  readonly capabilities: LinkCapabilities;
+  readonly stats: TapDeviceStats = {
+    rxFrames: 0,
+    txFrames: 0,
+    rxDropped: 0,
+    txDropped: 0,
+    rxSuperFrames: 0,
+    txSuperFrames: 0,
+  };
   #fd: number;
-  readonly #rx: FrameRing;
-  readonly #tx: FrameRing;
+  readonly #vnetBytes: number;
+  readonly #slotBytes: number;
+  readonly #rx: Slots;
+  readonly #tx: Slots;
+  #txHead = 0;
+  #txSize = 0;
   #rxPending = false;
+  readonly #rxMeta = newRxMeta();
   readonly #loggedTxErrors = new Set<number>();
 
   private constructor(fd: number, info: OpenedInfo, options: TapDeviceOptions) {
@@ -95,10 +166,18 @@ export class TapDevice implements Link {
     this.created = info.created;
     this.mtu = info.mtu;
     this.kernelMac = info.mac;
-    // vnet header: slots would grow by the header size, or the header goes in its own iovec.
-    const slotBytes = Math.max(2048, roundUp(info.mtu + ETHERNET_OVERHEAD + VLAN_TAG_BYTES, 64));
-    this.#rx = new FrameRing({ slotCount: options.rxSlots ?? 256, slotBytes });
-    this.#tx = new FrameRing({ slotCount: options.txSlots ?? 256, slotBytes });
+    this.#vnetBytes = info.offload.vnetBytes;
+    this.offload = info.offload.vnetBytes > 0 && info.offload.flags !== 0;
+    const largest = this.offload
+      ? ETHERNET_OVERHEAD + MAX_IPV4_PACKET
+      : info.mtu + ETHERNET_OVERHEAD + VLAN_TAG_BYTES;
+    this.#slotBytes = Math.max(2048, roundUp(this.#vnetBytes + largest, 64));
+    this.capabilities = this.offload
+      ? { txChecksum: true, tso: true, maxFrameBytes: largest, rxOffload: true }
+      : plainCapabilities(info.mtu);
+    const slots = this.offload ? OFFLOAD_SLOTS : PLAIN_SLOTS;
+    this.#rx = new Slots(options.rxSlots ?? slots, this.#slotBytes, this.#vnetBytes);
+    this.#tx = new Slots(options.txSlots ?? slots, this.#slotBytes, this.#vnetBytes);
   }
 
   /**
@@ -118,10 +197,13 @@ export class TapDevice implements Link {
           `\`ip tuntap add dev ${name} mode tap user $USER\`, or open it with create: true`,
       });
     }
-    const fd = libc.open(TUN_PATH, libc.O_RDWR | libc.O_NONBLOCK | libc.O_CLOEXEC);
-    if (fd < 0) throw explainOpenError(TUN_PATH, name, -fd);
+    let wantOffload = options.offload !== false;
+    if (wantOffload && offloadDisabledByEnv()) {
+      log.info("MIP_NO_OFFLOAD is set: {name} runs without offloads", { name });
+      wantOffload = false;
+    }
+    const { fd, offload } = openAttached(name, existed, wantOffload);
     try {
-      attach(fd, name, existed);
       const created = !existed;
       if (options.mtu !== undefined && options.mtu !== libc.getInterfaceMtu(name)) {
         libc.setInterfaceMtu(name, options.mtu);
@@ -131,8 +213,14 @@ export class TapDevice implements Link {
       }
       const mtu = orDefault(() => libc.getInterfaceMtu(name), 1500, name);
       const mac = orDefault(() => libc.getInterfaceMac(name), new Uint8Array(6), name);
-      log.info("Opened {name} (created: {created}, mtu {mtu})", { name, created, mtu });
-      return new TapDevice(fd, { name, created, mtu, mac }, options);
+      const how = offload.vnetBytes > 0 ? "on" : "off";
+      log.info("Opened {name} (created: {created}, mtu {mtu}, offload {how})", {
+        name,
+        created,
+        mtu,
+        how,
+      });
+      return new TapDevice(fd, { name, created, mtu, mac, offload }, options);
     } catch (error) {
       libc.close(fd);
       throw error;
@@ -149,25 +237,34 @@ export class TapDevice implements Link {
     return this.#rxPending;
   }
 
-  /** Frames queued for `flush` because the fd would block. */
+  /** Frames queued for `flush`. */
   get txPending(): number {
-    return this.#tx.size;
+    return this.#txSize;
   }
 
-  receive(_nowMs: number, onFrame: (frame: Uint8Array) => void): number {
+  receive(_nowMs: number, onFrame: FrameHandler): number {
     if (this.#fd < 0) return 0;
-    this.#fill();
+    const count = this.#fill();
+    const { whole, lengths } = this.#rx;
+    const hdr = this.#vnetBytes;
     let delivered = 0;
     try {
-      for (let frame = this.#rx.peek(); frame !== null; frame = this.#rx.peek()) {
-        this.#rx.shift();
+      while (delivered < count) {
+        const slot = whole[delivered]!;
+        const n = lengths[delivered]!;
         delivered++;
-        onFrame(frame);
+        if (hdr === 0) {
+          onFrame(slot.subarray(0, n));
+          continue;
+        }
+        const meta = this.#rxMeta;
+        readVnetHeader(slot, meta);
+        if (meta.gsoSize > 0) this.stats.rxSuperFrames++;
+        onFrame(slot.subarray(hdr, n), meta);
       }
     } finally {
       this.stats.rxFrames += delivered;
-      this.stats.rxDropped += this.#rx.size;
-      this.#rx.clear();
+      this.stats.rxDropped += count - delivered;
     }
     return delivered;
   }
@@ -177,39 +274,52 @@ export class TapDevice implements Link {
   }
 
   acquire(length: number): Uint8Array | null {
-    if (this.#fd < 0 || length > this.#tx.slotBytes) {
+    if (this.#fd < 0 || length > this.#slotBytes - this.#vnetBytes) {
       this.stats.txDropped++;
       return null;
     }
-    let slot = this.#tx.reserve();
-    if (slot === null) {
+    const count = this.#tx.whole.length;
+    if (this.#txSize === count) {
       this.flush();
-      slot = this.#tx.reserve();
-      if (slot === null) this.stats.txDropped++;
+      if (this.#txSize === count) {
+        this.stats.txDropped++;
+        return null;
+      }
     }
-    return slot;
+    return this.#tx.frames[(this.#txHead + this.#txSize) % count]!;
   }
 
-  commit(length: number): void {
-    if (this.#fd < 0 || !(length >= 0 && length <= this.#tx.slotBytes) || this.#tx.free === 0) {
+  commit(length: number, offload?: TxOffload): void {
+    const count = this.#tx.whole.length;
+    const max = this.#slotBytes - this.#vnetBytes;
+    if (this.#fd < 0 || !(length >= 0 && length <= max) || this.#txSize === count) {
       this.stats.txDropped++;
       return;
     }
-    this.#tx.push(length);
-    this.flush();
+    const index = (this.#txHead + this.#txSize) % count;
+    if (!this.#prepare(index, length, offload)) {
+      this.stats.txDropped++;
+      return;
+    }
+    this.#tx.lengths[index] = this.#vnetBytes + length;
+    this.#txSize++;
   }
 
   /** Writes queued frames; returns true when the queue is empty (false: the fd would block). */
   flush(): boolean {
-    for (let frame = this.#tx.peek(); frame !== null; frame = this.#tx.peek()) {
-      // vnet header: writev([header, frame]) instead.
-      const n = libc.write(this.#fd, frame as Uint8Array<ArrayBuffer>);
+    const { whole, lengths } = this.#tx;
+    const count = whole.length;
+    while (this.#txSize > 0) {
+      const head = this.#txHead;
+      const n = libc.writePrefix(this.#fd, whole[head]!, lengths[head]!);
       if (n === -Errno.EAGAIN) return false;
       if (n === -Errno.EINTR) continue;
       if (n < 0) this.#txFailed(-n);
       else this.stats.txFrames++;
-      this.#tx.shift();
+      this.#txHead = (head + 1) % count;
+      this.#txSize--;
     }
+    this.#txHead = 0;
     return true;
   }
 
@@ -218,9 +328,9 @@ export class TapDevice implements Link {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.stats.txDropped += this.#tx.size;
-    this.#tx.clear();
-    this.#rx.clear();
+    this.stats.txDropped += this.#txSize;
+    this.#txSize = 0;
+    this.#txHead = 0;
     libc.close(fd);
     log.info("Closed {name}", { name: this.name });
   }
@@ -229,21 +339,41 @@ export class TapDevice implements Link {
     this.close();
   }
 
-  /** Reads frames into free rx slots until EAGAIN or the ring is full. */
-  #fill(): void {
+  /**
+   * Writes the vnet header of tx slot `index`, or without one finishes a partial checksum in
+   * software. False when the frame cannot go: a super-frame on a device without offloads.
+   */
+  #prepare(index: number, length: number, offload: TxOffload | undefined): boolean {
+    if (this.#vnetBytes > 0) {
+      if (offload !== undefined && offload.gsoSize > 0) this.stats.txSuperFrames++;
+      writeVnetHeader(this.#tx.whole[index]!, this.offload ? offload : undefined);
+      if (this.offload || offload === undefined) return true;
+    } else if (offload === undefined) {
+      return true;
+    }
+    if (offload.gsoSize > 0) return false;
+    const frame = this.#tx.frames[index]!.subarray(0, length);
+    return completeFrameChecksum(frame, ETHERNET_OVERHEAD, offload.csumStart, offload.csumOffset);
+  }
+
+  /** Reads frames into the rx slots until EAGAIN or every slot is full; returns how many. */
+  #fill(): number {
     this.#rxPending = false;
-    for (let slot = this.#rx.reserve(); slot !== null; slot = this.#rx.reserve()) {
-      // vnet header: readv([header, slot]) instead.
-      const n = libc.read(this.#fd, slot as Uint8Array<ArrayBuffer>);
-      if (n === -Errno.EAGAIN) return;
+    const { whole, lengths } = this.#rx;
+    let count = 0;
+    while (count < whole.length) {
+      const slot = whole[count]!;
+      const n = libc.read(this.#fd, slot);
+      if (n === -Errno.EAGAIN) return count;
       if (n === -Errno.EINTR) continue;
       if (n < 0) throw this.#readError(-n);
       // read truncates a frame longer than the slot to the slot's size; slots are longer than
-      // mtu + 18, so a full slot means the kernel MTU was raised after open: drop it.
-      if (n >= slot.length) this.stats.rxDropped++;
-      else this.#rx.push(n);
+      // the largest frame, so a full slot means the kernel MTU was raised after open: drop it.
+      if (n >= slot.length || n < this.#vnetBytes) this.stats.rxDropped++;
+      else lengths[count++] = n;
     }
     this.#rxPending = true;
+    return count;
   }
 
   #readError(errno: number): TapError {
@@ -269,100 +399,7 @@ interface OpenedInfo {
   created: boolean;
   mtu: number;
   mac: Uint8Array;
-}
-
-/** TUNSETIFF: binds `fd` to the TAP `name`, creating it when missing. */
-function attach(fd: number, name: string, existed: boolean): void {
-  const request = new Uint8Array(40); // struct ifreq: char ifr_name[16]; short ifr_flags; ...
-  request.set(new TextEncoder().encode(name));
-  // vnet header: | IFF_VNET_HDR here, then TUNSETVNETHDRSZ and TUNSETOFFLOAD.
-  new DataView(request.buffer).setUint16(16, IFF_TAP | IFF_NO_PI, true);
-  const result = libc.ioctl(fd, TUNSETIFF, request);
-  if (result < 0) throw explainAttachError(name, -result, existed);
-}
-
-/**
- * The kernel's rule for names (dev_valid_name): 1-15 bytes (IFNAMSIZ 16 with the NUL), not
- * "." or "..", no "/", ":" or whitespace. "%" (kernel-chosen names) is refused too: the caller
- * must know the name to check whether it already exists.
- */
-export function checkInterfaceName(name: string): void {
-  const bytes = new TextEncoder().encode(name).length;
-  if (bytes === 0 || bytes > 15) {
-    throw new RangeError(
-      `Cannot use interface name '${name}': expected 1-15 bytes, got ${bytes} (IFNAMSIZ is 16)`,
-    );
-  }
-  if (name === "." || name === ".." || /[\/:%\s]/.test(name)) {
-    throw new RangeError(
-      `Cannot use interface name '${name}': "/", ":", "%" and whitespace are not allowed`,
-    );
-  }
-}
-
-/** Whether an interface `name` exists in this network namespace (/sys/class/net). */
-function interfaceExists(name: string): boolean {
-  return libc.readSmallFile(`/sys/class/net/${name}/ifindex`) !== null;
-}
-
-/** The TUN/TAP flags of `name` (/sys/class/net/NAME/tun_flags), or null: not a TUN/TAP. */
-function tunFlags(name: string): number | null {
-  const text = libc.readSmallFile(`/sys/class/net/${name}/tun_flags`);
-  return text === null ? null : Number.parseInt(text.trim(), 16);
-}
-
-/** A TapError for a failed open(/dev/net/tun). */
-function explainOpenError(path: string, name: string, errno: number): TapError {
-  const what = `Cannot open ${path}`;
-  const syscall = "open";
-  switch (errno) {
-    case Errno.ENOENT:
-    case Errno.ENODEV:
-    case Errno.ENXIO:
-      return new TapError(what, {
-        errno,
-        syscall,
-        hint: "load the tun module: modprobe tun (in a container, pass --device /dev/net/tun)",
-      });
-    case Errno.EPERM:
-    case Errno.EACCES:
-      return new TapError(what, {
-        errno,
-        syscall,
-        hint: `run as root, or create the interface with \`ip tuntap add dev ${name} mode tap ` +
-          `user $USER\` (and make ${path} readable and writable for that user)`,
-      });
-    default:
-      return new TapError(what, { errno, syscall });
-  }
-}
-
-/** A TapError for a failed TUNSETIFF, precise about why (tun_flags tells TUN from TAP). */
-function explainAttachError(name: string, errno: number, existed: boolean): TapError {
-  const what = existed ? `Cannot attach to ${name}` : `Cannot create TAP ${name}`;
-  const syscall = "ioctl(TUNSETIFF)";
-  let hint: string | undefined;
-  if (errno === Errno.EPERM || errno === Errno.EACCES) {
-    hint = existed
-      ? `${name} belongs to another user or group: run as that user or root, or recreate it ` +
-        `with \`ip tuntap add dev ${name} mode tap user $USER\``
-      : `creating an interface needs CAP_NET_ADMIN: run as root, or create the interface with ` +
-        `\`ip tuntap add dev ${name} mode tap user $USER\``;
-  } else if (errno === Errno.EBUSY) {
-    hint = `${name} is in use by another process (a single-queue TAP has one reader): stop ` +
-      `that process or use another name`;
-  } else if (errno === Errno.EINVAL) {
-    const flags = tunFlags(name);
-    if (flags === null) {
-      hint = `${name} exists but is not a TUN/TAP device: use another name`;
-    } else if (flags & IFF_TUN) {
-      hint = `${name} is a TUN (layer 3) device, not a TAP: delete it with ` +
-        `\`ip link del ${name}\` and create a TAP: \`ip tuntap add dev ${name} mode tap\``;
-    } else if (flags & IFF_MULTI_QUEUE) {
-      hint = `${name} is a multi-queue TAP: recreate it without multi_queue`;
-    }
-  }
-  return new TapError(what, { errno, syscall, hint });
+  offload: OffloadState;
 }
 
 function checkOptions(options: TapDeviceOptions): void {

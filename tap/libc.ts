@@ -155,6 +155,7 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+  ioctl_value: { name: "ioctl", parameters: ["i32", "usize", "usize"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   readv: { parameters: ["i32", "buffer", "i32"], result: "i32" },
@@ -246,6 +247,15 @@ export function ioctl(fd: number, request: number, arg: Uint8Array<ArrayBuffer>)
   return result < 0 ? -errno() : result;
 }
 
+/**
+ * ioctl(2) whose argument is a plain integer rather than a pointer (TUNSETOFFLOAD); returns the
+ * result, or `-errno` when it failed.
+ */
+export function ioctlValue(fd: number, request: number, value: number): number {
+  const result = libc().ioctl_value(fd, BigInt(request), BigInt(value));
+  return result < 0 ? -errno() : result;
+}
+
 /** read(2) into `buffer`: the byte count, or `-errno` (e.g. `-Errno.EAGAIN`). Never throws. */
 export function read(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
   const n = libc().read(fd, buffer, BigInt(buffer.length));
@@ -255,6 +265,15 @@ export function read(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
 /** write(2) of all of `buffer`: the byte count, or `-errno`. Never throws. */
 export function write(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
   const n = libc().write(fd, buffer, BigInt(buffer.length));
+  return n < 0 ? -errno() : n;
+}
+
+/**
+ * write(2) of the first `length` bytes of `buffer` (a long-lived slot: no view is made per
+ * call): the byte count, or `-errno`. Never throws.
+ */
+export function writePrefix(fd: number, buffer: Uint8Array<ArrayBuffer>, length: number): number {
+  const n = libc().write(fd, buffer, BigInt(length));
   return n < 0 ? -errno() : n;
 }
 

@@ -15,7 +15,7 @@
  */
 
 import type { Clock } from "../stack/clock.ts";
-import type { Link } from "../stack/link.ts";
+import type { FrameHandler, Link, LinkCapabilities, RxMeta, TxOffload } from "../stack/link.ts";
 
 /** Magic number of the microsecond-resolution format. */
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -153,7 +153,7 @@ function writeAll(out: SyncWriter, bytes: Uint8Array): void {
   while (offset < bytes.length) offset += out.writeSync(bytes.subarray(offset));
 }
 
-function ignoreFrame(_frame: Uint8Array): void {}
+function ignoreFrame(_frame: Uint8Array, _meta?: RxMeta): void {}
 
 /** Options for {@linkcode PcapLink}. */
 export interface PcapLinkOptions {
@@ -165,7 +165,10 @@ export interface PcapLinkOptions {
 
 /**
  * A decorator that records every frame the wrapped link delivers and every frame committed to
- * it, then passes it on unchanged. The caller owns (and closes) the writer.
+ * it, then passes it on unchanged, offloads included: with an offloading TAP the capture shows
+ * frames as the stack built or received them (TCP super-frames, partial checksums that a
+ * reader flags as wrong, as with any NIC's offloads), never the vnet header. The caller owns
+ * (and closes) the writer.
  */
 export class PcapLink implements Link {
   readonly #inner: Link;
@@ -174,10 +177,10 @@ export class PcapLink implements Link {
   readonly #offsetMs: number;
   #buffer: Uint8Array | null = null;
   #rxNowMs = 0;
-  #onFrame: (frame: Uint8Array) => void = ignoreFrame;
-  readonly #record = (frame: Uint8Array): void => {
+  #onFrame: FrameHandler = ignoreFrame;
+  readonly #record = (frame: Uint8Array, meta?: RxMeta): void => {
     this.#writer.write(frame, this.#offsetMs + this.#rxNowMs);
-    this.#onFrame(frame);
+    this.#onFrame(frame, meta);
   };
 
   constructor(inner: Link, writer: PcapWriter, options: PcapLinkOptions) {
@@ -191,20 +194,24 @@ export class PcapLink implements Link {
     return this.#inner.mtu;
   }
 
+  get capabilities(): LinkCapabilities | undefined {
+    return this.#inner.capabilities;
+  }
+
   acquire(length: number): Uint8Array | null {
     this.#buffer = this.#inner.acquire(length);
     return this.#buffer;
   }
 
-  commit(length: number): void {
+  commit(length: number, offload?: TxOffload): void {
     if (this.#buffer !== null && length <= this.#buffer.length) {
       this.#writer.write(this.#buffer.subarray(0, length), this.#offsetMs + this.#clock.now());
     }
     this.#buffer = null;
-    this.#inner.commit(length);
+    this.#inner.commit(length, offload);
   }
 
-  receive(nowMs: number, onFrame: (frame: Uint8Array) => void): number {
+  receive(nowMs: number, onFrame: FrameHandler): number {
     this.#rxNowMs = nowMs;
     this.#onFrame = onFrame;
     try {

@@ -112,6 +112,10 @@ export class TcpConnection {
       rto: config.rto,
     });
     this.receiver = new TcpReceiver(config.receiveBufferBytes, ourShift, config.delayedAckMs);
+    if (host.offload?.tso) {
+      // Room for the IP header and the longest TCP header in every super-segment.
+      this.sender.tsoMaxBytes = Math.max(0, host.offload.maxPacketBytes - 20 - 60);
+    }
     this.#emitter = new SegmentEmitter(this, host);
     this.#keepAlive = new KeepAlive(config);
     this.#lastRecvMs = nowMs;
@@ -317,7 +321,7 @@ export class TcpConnection {
     }
     if (o.hasTimestamps) r.updateTsRecent(seg.seq, o.tsVal, nowMs);
     if (!this.#inputAck(seg, nowMs)) return;
-    this.#processText(seg.seq, seg.payload, (f & TcpFlag.FIN) !== 0, nowMs);
+    this.#processText(seg.seq, seg.payload, (f & TcpFlag.FIN) !== 0, nowMs, seg.gsoSize ?? 0);
   }
 
   /**
@@ -424,7 +428,7 @@ export class TcpConnection {
   }
 
   /** Segment text and FIN (RFC 9293 3.10.7.4 seventh and eighth checks). */
-  #processText(seq: number, payload: Uint8Array, fin: boolean, nowMs: number): void {
+  #processText(seq: number, payload: Uint8Array, fin: boolean, nowMs: number, gsoSize = 0): void {
     const r = this.receiver;
     const t = r.clip(seq, payload, fin);
     if (t.data.length === 0 && !t.fin) return;
@@ -440,13 +444,13 @@ export class TcpConnection {
       this.abort();
       return;
     }
-    this.#receive(t.seq, t.data, t.fin, nowMs);
+    this.#receive(t.seq, t.data, t.fin, nowMs, gsoSize);
   }
 
-  #receive(seq: number, data: Uint8Array, fin: boolean, nowMs: number): void {
+  #receive(seq: number, data: Uint8Array, fin: boolean, nowMs: number, gsoSize: number): void {
     const r = this.receiver;
     const hadFin = r.finReceived;
-    const advanced = r.onData(seq, data, fin, nowMs);
+    const advanced = r.onData(seq, data, fin, nowMs, gsoSize);
     if (advanced < 0) this.#host.counters.drop("reassembly-full");
     if (advanced > 0 && this.readShut) {
       r.buffer.read(new Uint8Array(r.buffer.readable));

@@ -22,6 +22,7 @@ import { sendSegment } from "./output.ts";
 import type { TcpReceiver } from "./receiver.ts";
 import type { SegmentPlan, TcpSender } from "./sender.ts";
 import { seqAdd } from "./seq.ts";
+import type { TcpOffload } from "./types.ts";
 
 /** The parts of a connection the emitter reads. */
 export interface EmitterSource {
@@ -41,17 +42,24 @@ export class SegmentEmitter {
   readonly #ip: IpSender;
   readonly #counters: LayerCounters;
   readonly #config: ResolvedTcpConfig;
+  readonly #offload: boolean;
   readonly #header: TcpHeader = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0 };
   readonly #options: TcpOptions = newTcpOptions();
 
   constructor(
     conn: EmitterSource,
-    host: { ip: IpSender; counters: LayerCounters; config: ResolvedTcpConfig },
+    host: {
+      ip: IpSender;
+      counters: LayerCounters;
+      config: ResolvedTcpConfig;
+      offload?: TcpOffload;
+    },
   ) {
     this.#conn = conn;
     this.#ip = host.ip;
     this.#counters = host.counters;
     this.#config = host.config;
+    this.#offload = host.offload !== undefined;
   }
 
   /** Sends `plan` (or a bare ACK when undefined) with the current ACK, window and options. */
@@ -71,7 +79,7 @@ export class SegmentEmitter {
     const data = dataLen > 0
       ? { buffer: s.buffer, offset: plan!.dataOffset, length: dataLen }
       : undefined;
-    sendSegment(this.#ip, this.#counters, c, h, this.#options, data);
+    sendSegment(this.#ip, this.#counters, c, h, this.#options, data, this.#gsoSize);
     if (withAck) c.receiver.onAckSent();
     if (plan) s.onSent(plan, nowMs);
   }
@@ -80,7 +88,15 @@ export class SegmentEmitter {
   probe(nowMs: number): void {
     const h = this.#fillHeader(seqAdd(this.#conn.sender.sndUna, -1), TcpFlag.ACK, false);
     this.#fillOptions(nowMs, false, 0);
-    sendSegment(this.#ip, this.#counters, this.#conn, h, this.#options);
+    sendSegment(this.#ip, this.#counters, this.#conn, h, this.#options, undefined, this.#gsoSize);
+  }
+
+  /**
+   * How segments leave: -1 with checksums computed here; with an offloading link the segment
+   * size the link cuts super-segments at (any value >= 0 leaves the checksum partial).
+   */
+  get #gsoSize(): number {
+    return this.#offload ? this.#conn.sender.segmentBytes : -1;
   }
 
   /** A RST: <SEQ=seq><CTL=RST>, or with <ACK=ack> when `withAck`. */

@@ -145,11 +145,15 @@ export class TcpReceiver {
   /**
    * Takes the data (already trimmed to the window) and FIN of an acceptable segment. Returns
    * the number of bytes that became readable, or -1 when an out-of-order segment was refused.
+   * `gsoSize` > 0 says the segment is several the link coalesced: the segment size learnt for
+   * "full-sized" is then theirs (as Linux's tcp_measure_rcv_mss), so a coalesced batch is
+   * acknowledged at once as the two or more segments it is.
    */
-  onData(seq: number, data: Uint8Array, fin: boolean, nowMs: number): number {
+  onData(seq: number, data: Uint8Array, fin: boolean, nowMs: number, gsoSize = 0): number {
     let advanced = 0;
     if (data.length > 0) {
-      if (data.length > this.rcvMss) this.rcvMss = data.length;
+      const segment = gsoSize > 0 && gsoSize < data.length ? gsoSize : data.length;
+      if (segment > this.rcvMss) this.rcvMss = segment;
       const hadHoles = this.buffer.rangeCount > 0;
       const at = this.buffer.inOrderEnd + seqDiff(seq, this.rcvNxt);
       advanced = this.buffer.insert(at, data);

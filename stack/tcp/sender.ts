@@ -15,6 +15,11 @@
  * peer without SACK gets the same machinery with each duplicate ACK counted as one segment
  * that left the network (as Linux does), which yields NewReno (RFC 6582): the first
  * retransmission at 3 duplicate ACKs, one more per partial ACK, exit at the recovery point.
+ *
+ * Segmentation offload: with `tsoMaxBytes` set (the link cuts super-segments), new data goes
+ * out in segments of up to min(tsoMaxBytes, cwnd room, peer window, queued data), whole
+ * multiples of the segment size except a tail that Nagle allows (as Linux's
+ * tcp_mss_split_point); the link cuts them at `segmentBytes`. Retransmissions stay one segment.
  * @module
  */
 
@@ -108,6 +113,8 @@ export class TcpSender {
   /** Data may be sent (the connection is synchronized). */
   canSendData = false;
   noDelay = false;
+  /** Largest super-segment of new data the link cuts for us (TSO); 0 without TSO. */
+  tsoMaxBytes = 0;
 
   mode: "open" | "recovery" | "loss" = "open";
   recoveryPoint: number;
@@ -154,7 +161,7 @@ export class TcpSender {
   }
 
   /** Data per segment now: the MSS less room for SACK blocks (as Linux's tcp_current_mss). */
-  get #segmentBytes(): number {
+  get segmentBytes(): number {
     return Math.max(1, this.mss - this.optionReserveBytes);
   }
 
@@ -231,7 +238,8 @@ export class TcpSender {
     let end = seqMin(this.lostEnd, this.sndNxt);
     const sacked = this.scoreboard.nextSackedAfter(from);
     if (sacked !== undefined) end = seqMin(end, sacked);
-    this.#plan(out, from, seqDiff(end, from), true, this.finQueued && seqLt(this.finSeq, end));
+    const fin = this.finQueued && seqLt(this.finSeq, end);
+    this.#plan(out, from, Math.min(this.segmentBytes, seqDiff(end, from)), true, fin);
     const len = out.dataLen + (out.syn ? 1 : 0) + (out.fin ? 1 : 0);
     if (!this.#forceRtx && this.pipe + len > this.cc.cwndBytes) return "blocked";
     return "send";
@@ -251,7 +259,7 @@ export class TcpSender {
     if (out.syn) return;
     const offset = seqDiff(seq, this.bufSeq);
     out.dataOffset = offset;
-    out.dataLen = Math.max(0, Math.min(this.#segmentBytes, this.buffer.length - offset, maxLen));
+    out.dataLen = Math.max(0, Math.min(this.buffer.length - offset, maxLen));
     out.fin = finAllowed && this.finQueued && seqAdd(seq, out.dataLen) === this.finSeq;
   }
 
@@ -271,25 +279,41 @@ export class TcpSender {
     }
     const usable = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
     const cwndRoom = this.cc.cwndBytes + this.#limitedTransmitBytes() - this.pipe;
-    const want = Math.min(this.#segmentBytes, avail);
+    const want = Math.min(this.segmentBytes, avail);
     if (!finOnly && cwndRoom < want) {
       this.#cwndBlocked = true;
       return false;
     }
-    const len = Math.max(0, Math.min(want, usable));
+    let len = Math.max(0, Math.min(want, usable));
     if (!finOnly && !this.#sendable(len, avail)) {
       if (this.outstanding === 0) this.#armPersist(nowMs);
       return false;
+    }
+    if (this.tsoMaxBytes > len && len === this.segmentBytes) {
+      len = this.#superSegmentBytes(avail, usable, cwndRoom);
     }
     this.#forceSend = false;
     this.#plan(out, seq, len, false, true);
     return true;
   }
 
+  /**
+   * The data of a TSO super-segment (at least one full segment is known to fit): bounded by
+   * the queue, the peer's window, cwnd and the link; whole segments, plus the tail of the
+   * queued data when Nagle would send it now (Linux tcp_mss_split_point).
+   */
+  #superSegmentBytes(avail: number, usable: number, cwndRoom: number): number {
+    const seg = this.segmentBytes;
+    let len = Math.min(avail, usable, cwndRoom, this.tsoMaxBytes);
+    const partial = len % seg;
+    if (partial !== 0 && (len < avail || !this.#sendable(partial, partial))) len -= partial;
+    return Math.max(seg, len);
+  }
+
   /** Nagle (RFC 1122 4.2.3.4) and sender SWS avoidance (RFC 9293 3.8.6.2.1). */
   #sendable(len: number, avail: number): boolean {
     if (len <= 0) return false;
-    if (len >= this.#segmentBytes) return true;
+    if (len >= this.segmentBytes) return true;
     if (this.#forceSend) return true;
     if (len === avail && (this.noDelay || this.finQueued || this.outstanding === 0)) return true;
     return this.maxSndWnd > 0 && len >= this.maxSndWnd / 2;

@@ -32,6 +32,19 @@ export interface InSegment {
   window: number;
   payload: Uint8Array;
   options: TcpOptions;
+  /**
+   * Payload bytes per original segment when the link coalesced several into this one (GRO/GSO
+   * from an offloading TAP); 0 or absent for an ordinary segment.
+   */
+  gsoSize?: number;
+}
+
+/** What the link under TCP offloads (from the stack's link capabilities). */
+export interface TcpOffload {
+  /** Super-segments (TSO) are cut by the link. Partial checksums are always taken. */
+  tso: boolean;
+  /** The largest IP packet the link takes as a super-segment. */
+  maxPacketBytes: number;
 }
 
 /** How the application side hears about a connection (called from input/poll only). */
@@ -50,6 +63,8 @@ export interface ConnectionHost {
   readonly ip: IpSender;
   readonly counters: LayerCounters;
   readonly config: ResolvedTcpConfig;
+  /** Set when segments may leave with partial checksums (and, with `tso`, as super-segments). */
+  readonly offload?: TcpOffload;
   /** The connection's next deadline may have changed. */
   schedule(conn: TcpConnection): void;
   /** The connection has output to send at the next poll. */

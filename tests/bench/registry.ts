@@ -11,6 +11,7 @@ import { fragPing } from "./frag_ping.ts";
 import { idle } from "./idle.ts";
 import { pingRtt } from "./ping_rtt.ts";
 import { startup } from "./startup.ts";
+import { tcpBulk } from "./tcp_bulk.ts";
 
 /** The registry: names are unique and match the file names. */
 export const BENCHMARKS: readonly Benchmark[] = [
@@ -20,4 +21,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   fragPing,
   idle,
   startup,
+  tcpBulk,
 ];
