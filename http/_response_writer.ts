@@ -155,8 +155,10 @@ async function planBody(response: Response, ctx: ResponseContext): Promise<BodyP
     return { kind: "none", length: status === 304 ? declared : undefined };
   }
   if (body === null) {
+    // A HEAD answer without a body (Hono answers HEAD with the GET's headers and no body) says
+    // nothing about the length unless told: "0" would misstate the GET's (RFC 9110 9.3.2, 8.6).
     return ctx.method === "HEAD"
-      ? { kind: "none", length: declared ?? 0 }
+      ? { kind: "none", length: declared }
       : { kind: "fixed", length: 0, first: null, source: null };
   }
   const source = new BodySource(body);

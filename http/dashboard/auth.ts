@@ -135,9 +135,10 @@ export class LoginRateLimiter {
     entry.count++;
   }
 
-  /** Forgets the failures of `client` after it logged in. */
+  /** Forgets the failures of `client` after it logged in (and the attempt counted in total). */
   succeed(client: string): void {
     this.#clients.delete(client);
+    if (this.#total.count > 0) this.#total.count--;
   }
 
   #makeRoom(nowMs: number): void {
@@ -179,11 +180,13 @@ export class Authenticator {
     if (basic !== null) {
       const wait = this.limiter.blockedForMs(client, nowMs);
       if (wait > 0) return denied(429, wait, false);
+      // Counted as a failure before the (slow, PBKDF2) check and forgiven on success, so guesses
+      // sent together on many connections cannot all slip in before the first one fails.
+      this.limiter.fail(client, nowMs);
       if (basic.user === ADMIN_USER && await this.#checkPassword(basic.password)) {
         this.limiter.succeed(client);
         return { ok: true, user: ADMIN_USER, via: "basic", token: null };
       }
-      this.limiter.fail(client, nowMs);
       return denied(403, 0, true);
     }
     const token = parseCookie(request.headers.get("cookie"), TOKEN_COOKIE);
