@@ -160,6 +160,8 @@ export class Authenticator {
   /** HMAC of the last password that passed PBKDF2, so Basic on every request stays cheap. */
   #verified: Uint8Array | null = null;
   readonly #hmacKey: Promise<CryptoKey>;
+  /** PBKDF2 checks under way, by the candidate's HMAC (hex): the same guess is checked once. */
+  readonly #inFlight = new Map<string, Promise<boolean>>();
 
   constructor(hash: PasswordHash, options: Partial<AuthOptions> = {}) {
     const all = { ...DEFAULT_AUTH_OPTIONS, ...options };
@@ -180,12 +182,12 @@ export class Authenticator {
     if (basic !== null) {
       const wait = this.limiter.blockedForMs(client, nowMs);
       if (wait > 0) return denied(429, wait, false);
-      // Counted as a failure before the (slow, PBKDF2) check and forgiven on success, so guesses
-      // sent together on many connections cannot all slip in before the first one fails.
-      this.limiter.fail(client, nowMs);
-      if (basic.user === ADMIN_USER && await this.#checkPassword(basic.password)) {
-        this.limiter.succeed(client);
-        return { ok: true, user: ADMIN_USER, via: "basic", token: null };
+      const verdict = basic.user === ADMIN_USER
+        ? await this.#checkPassword(basic.password, client, nowMs)
+        : this.#failUnknownUser(client, nowMs);
+      if (verdict === "ok") return { ok: true, user: ADMIN_USER, via: "basic", token: null };
+      if (verdict === "limited") {
+        return denied(429, this.limiter.blockedForMs(client, nowMs), false);
       }
       return denied(403, 0, true);
     }
@@ -196,16 +198,41 @@ export class Authenticator {
     return denied(403, 0, false);
   }
 
-  async #checkPassword(password: string): Promise<boolean> {
+  #failUnknownUser(client: string, nowMs: number): "bad" {
+    this.limiter.fail(client, nowMs);
+    return "bad";
+  }
+
+  /**
+   * Checks a password. The known-good one is recognised by its HMAC without touching the rate
+   * limiter; a candidate already being checked is awaited, not checked again; any other
+   * candidate counts as a failure *before* the slow PBKDF2 check (and is forgiven on success),
+   * so guesses sent together on many connections cannot all slip past the limiter.
+   */
+  async #checkPassword(password: string, client: string, nowMs: number): Promise<Verdict> {
     const mac = new Uint8Array(
       await crypto.subtle.sign("HMAC", await this.#hmacKey, new TextEncoder().encode(password)),
     );
-    if (this.#verified !== null && timingSafeEqual(mac, this.#verified)) return true;
-    if (!await verifyPassword(password, this.#hash)) return false;
-    this.#verified = mac;
-    return true;
+    if (this.#verified !== null && timingSafeEqual(mac, this.#verified)) return "ok";
+    const key = Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+    const pending = this.#inFlight.get(key);
+    if (pending !== undefined) return (await pending) ? "ok" : "bad";
+    if (this.limiter.blockedForMs(client, nowMs) > 0) return "limited";
+    this.limiter.fail(client, nowMs);
+    const check = verifyPassword(password, this.#hash);
+    this.#inFlight.set(key, check);
+    try {
+      if (!await check) return "bad";
+      this.#verified = mac;
+      this.limiter.succeed(client);
+      return "ok";
+    } finally {
+      this.#inFlight.delete(key);
+    }
   }
 }
+
+type Verdict = "ok" | "bad" | "limited";
 
 function denied(status: 403 | 429, waitMs: number, failedPassword: boolean): AuthResult {
   return { ok: false, status, retryAfterSeconds: Math.ceil(waitMs / 1000), failedPassword };

@@ -29,3 +29,18 @@ Deno.test("a correct login is not counted against the total failure budget", asy
     }
   });
 });
+
+Deno.test("concurrent correct logins at a cold start all succeed (one password check)", async () => {
+  await withDashboard(async (dashboard) => {
+    const logins = Array.from(
+      { length: 20 },
+      () =>
+        call(dashboard, "/api/settings/get", {
+          headers: { authorization: basic("admin", PASSWORD) },
+        }),
+    );
+    const responses = await Promise.all(logins);
+    for (const r of responses) await r.body?.cancel();
+    assertEquals(responses.map((r) => r.status), new Array(20).fill(200));
+  });
+});
