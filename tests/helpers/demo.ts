@@ -16,6 +16,7 @@
 import { type Appliance, startAppliance } from "./appliance.ts";
 import { type Forward, forwardSkipReason, startForward } from "./forward.ts";
 import { interopSkipReason, Namespace } from "./netns.ts";
+import { cacheDependencies, ensurePackages } from "./prepare.ts";
 import { run } from "./process.ts";
 
 const HOST = "192.168.77.1";
@@ -115,7 +116,14 @@ async function stopAppliance(app: Appliance): Promise<number> {
   return await app.stop();
 }
 
+/** What the demo itself uses; installed when missing (as root on Debian or Ubuntu). */
+const DEMO_PACKAGES = ["iproute2", "iputils-ping", "dnsmasq-base", "socat"];
+
 async function demo(): Promise<number> {
+  if (Deno.uid() === 0) {
+    await ensurePackages(DEMO_PACKAGES);
+    await cacheDependencies();
+  }
   const reason = interopSkipReason();
   if (reason !== null) {
     console.error(`mip-tap demo: ${reason} (the demo creates a network namespace: run it as root)`);

@@ -27,40 +27,57 @@ async function installed(pkg: string): Promise<boolean> {
   return result !== null && result.success && result.stdout.includes("install ok installed");
 }
 
-async function prepare(): Promise<number> {
-  if (Deno.build.os !== "linux") return 0;
-  const hasDpkg = (await run(["sh", "-c", "command -v dpkg-query && command -v apt-get"])).success;
-  if (!hasDpkg) {
-    console.error(
-      "prepare: not a Debian-like system; install the tools of .ci/run's APT_PACKAGES yourself",
-    );
-  } else {
-    const missing: string[] = [];
-    for (const pkg of await aptPackages()) if (!await installed(pkg)) missing.push(pkg);
-    if (missing.length > 0 && Deno.uid() !== 0) {
-      console.error(
-        `prepare: missing ${missing.join(" ")}; run as root to install them (sudo deno task test)`,
-      );
-    } else if (missing.length > 0) {
-      console.error(`prepare: installing ${missing.join(" ")}`);
-      const policy = "/usr/sbin/policy-rc.d";
-      const added = await Deno.stat(policy).then(() => false, () => true);
-      if (added) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-      try {
-        const env = { DEBIAN_FRONTEND: "noninteractive" };
-        await run(["apt-get", "update"], { timeoutMs: 600_000, env });
-        const result = await run(
-          ["apt-get", "install", "-y", "--no-install-recommends", ...missing],
-          { timeoutMs: 1_200_000, env },
-        );
-        if (!result.success) console.error(`prepare: apt-get install failed:\n${result.stderr}`);
-      } finally {
-        if (added) await Deno.remove(policy).catch(() => {});
-      }
-    }
+/**
+ * Installs whichever of `packages` are missing, when running as root on a system with apt-get
+ * (no service is started while installing: policy-rc.d); otherwise says what is missing.
+ * Returns the packages still missing afterwards.
+ */
+export async function ensurePackages(packages: string[]): Promise<string[]> {
+  if (Deno.build.os !== "linux") return [];
+  const hasApt = (await run(["sh", "-c", "command -v dpkg-query && command -v apt-get"])).success;
+  if (!hasApt) {
+    console.error(`prepare: not a Debian-like system; install ${packages.join(" ")} yourself`);
+    return packages;
   }
+  const missing: string[] = [];
+  for (const pkg of packages) if (!await installed(pkg)) missing.push(pkg);
+  if (missing.length === 0) return [];
+  if (Deno.uid() !== 0) {
+    console.error(`prepare: missing ${missing.join(" ")}; run as root to install them`);
+    return missing;
+  }
+  console.error(`prepare: installing ${missing.join(" ")}`);
+  const policy = "/usr/sbin/policy-rc.d";
+  const added = await Deno.stat(policy).then(() => false, () => true);
+  if (added) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  try {
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
+    await run(["apt-get", "update"], { timeoutMs: 600_000, env });
+    const result = await run(
+      ["apt-get", "install", "-y", "--no-install-recommends", ...missing],
+      { timeoutMs: 1_200_000, env },
+    );
+    if (!result.success) console.error(`prepare: apt-get install failed:\n${result.stderr}`);
+  } finally {
+    if (added) await Deno.remove(policy).catch(() => {});
+  }
+  const still: string[] = [];
+  for (const pkg of missing) if (!await installed(pkg)) still.push(pkg);
+  return still;
+}
+
+/**
+ * Caches the npm dependencies (`deno install`): the appliance runs `--cached-only` inside
+ * namespaces, which have no network.
+ */
+export async function cacheDependencies(): Promise<void> {
   const cached = await run([Deno.execPath(), "install"], { cwd: ROOT, timeoutMs: 600_000 });
   if (!cached.success) console.error(`prepare: deno install failed:\n${cached.stderr}`);
+}
+
+async function prepare(): Promise<number> {
+  await ensurePackages(await aptPackages());
+  await cacheDependencies();
   return 0;
 }
 
