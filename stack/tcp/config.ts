@@ -52,6 +52,11 @@ export interface TcpConfig {
   /** RST replies to unknown segments per second, layer-wide. Default 1000. */
   resetsPerSecond?: number;
   rto?: RtoOptions;
+  /**
+   * Tolerate reordering in loss detection: adaptive duplicate-ACK threshold (as Linux's
+   * tp->reordering) and undo of spurious fast retransmits (RFC 4015). Default true.
+   */
+  reorderTolerance?: boolean;
   congestionControl?: CongestionControlFactory;
   /** Ephemeral port range (RFC 6335 8.1.2). Default 49152-65535. */
   ephemeralPortMin?: number;
@@ -87,11 +92,14 @@ export function resolveTcpConfig(config: TcpConfig = {}): ResolvedTcpConfig {
     invalidAckIntervalMs: 500,
     resetsPerSecond: 1000,
     rto: {},
+    reorderTolerance: true,
     congestionControl: newReno,
     ephemeralPortMin: 49152,
     ephemeralPortMax: 65535,
     ...stripUndefined(config),
   };
+  // The sender gets its loss-detection options through `rto` (connection.ts passes them on).
+  c.rto = { reorderTolerance: c.reorderTolerance, ...c.rto };
   for (const key of ["sendBufferBytes", "receiveBufferBytes"] as const) {
     const v = c[key];
     if (!Number.isInteger(v) || v < 1024 || v > 1 << 30) {

@@ -42,6 +42,11 @@ export interface CongestionControl {
   onRetransmitTimeout(flightBytes: number, nowMs: number, repeated: boolean): void;
   /** The connection sent nothing for more than an RTO (RFC 5681 4.1 restart window). */
   onIdle(nowMs: number): void;
+  /**
+   * The last reduction was spurious: restore the window from before it (RFC 4015 3.2, as
+   * Linux's tcp_undo_cwnd_reduction). Optional: a controller without it keeps its window.
+   */
+  onUndo?(priorCwndBytes: number, priorSsthreshBytes: number): void;
 }
 
 /** Initial window in segments (RFC 6928, as Linux). */
@@ -112,6 +117,12 @@ export class NewReno implements CongestionControl {
     // RFC 5681 3.1 eq. 4 and the loss window LW = 1 SMSS.
     if (!repeated) this.#ssthresh = Math.max(Math.floor(flightBytes / 2), 2 * this.#mss);
     this.#cwnd = this.#mss;
+    this.#bytesAcked = 0;
+  }
+
+  onUndo(priorCwndBytes: number, priorSsthreshBytes: number): void {
+    this.#cwnd = Math.max(this.#cwnd, priorCwndBytes);
+    this.#ssthresh = Math.max(this.#ssthresh, priorSsthreshBytes);
     this.#bytesAcked = 0;
   }
 

@@ -29,6 +29,12 @@ export interface RtoOptions {
   maxMs?: number;
   /** Clock granularity G (RFC 6298 2.2); our clock has 1 ms ticks. */
   granularityMs?: number;
+  /**
+   * Loss detection tolerates reordering: adaptive duplicate-ACK threshold and undo of
+   * spurious fast retransmits (see reorder.ts). Default true. Set from
+   * `TcpConfig.reorderTolerance`; it lives here because the sender receives these options.
+   */
+  reorderTolerance?: boolean;
 }
 
 /** Smoothed RTT, RTT variance and the resulting RTO for one connection. */

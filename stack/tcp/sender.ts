@@ -24,13 +24,13 @@
  */
 
 import type { CongestionControl } from "./congestion.ts";
+import { DUP_THRESH, ReorderTracker } from "./reorder.ts";
 import { RtoEstimator, type RtoOptions } from "./rto.ts";
 import { SackScoreboard } from "./scoreboard.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
 
-/** Duplicate ACKs that trigger fast retransmit (RFC 5681 3.2). */
-export const DUP_THRESH = 3;
+export { DUP_THRESH };
 /** Longest persist interval (RFC 9293 3.8.6.1 leaves it open; Linux caps at TCP_RTO_MAX). */
 export const MAX_PERSIST_MS = 60_000;
 
@@ -57,6 +57,11 @@ export interface AckInput {
   sackBlocks: readonly number[];
   /** RTT from the timestamp echo in ms, or NaN (RFC 7323 4). */
   tsRttMs: number;
+  /**
+   * When the TSval this segment echoes was sent, on our `nowMs` clock, or NaN/absent
+   * (Eifel detection, RFC 3522; without it a timing rule is used).
+   */
+  tsEchoMs?: number;
 }
 
 /** Counters of loss recovery (for statistics and tests). */
@@ -69,6 +74,8 @@ export interface SenderStats {
   timeouts: number;
   /** Zero-window probes sent. */
   windowProbes: number;
+  /** Fast recoveries found spurious and undone (RFC 4015). */
+  undoneRecoveries: number;
 }
 
 /** Result of {@linkcode TcpSender.onAck}. */
@@ -90,7 +97,10 @@ export class TcpSender {
     fastRecoveries: 0,
     timeouts: 0,
     windowProbes: 0,
+    undoneRecoveries: 0,
   };
+  /** Adaptive duplicate-ACK threshold and spurious-retransmit undo. */
+  readonly reorder: ReorderTracker;
   cc: CongestionControl;
 
   readonly iss: number;
@@ -148,6 +158,7 @@ export class TcpSender {
   constructor(iss: number, mss: number, cc: CongestionControl, options: SenderOptions) {
     this.buffer = new SendBuffer(options.sendBufferBytes);
     this.rto = new RtoEstimator(options.rto);
+    this.reorder = new ReorderTracker(options.rto?.reorderTolerance ?? true);
     this.cc = cc;
     this.iss = iss;
     this.sndUna = iss;
@@ -343,6 +354,7 @@ export class TcpSender {
     if (plan.retransmit || seqLt(plan.seq, this.sndNxt)) {
       this.stats.retransmittedSegments++;
       this.lastRetransmitMs = nowMs;
+      this.reorder.onRetransmit(nowMs);
       this.highRxt = seqMax(this.highRxt, end);
       this.#forceRtx = false;
       if (plan.syn) this.synRetransmitted = true;
@@ -370,17 +382,21 @@ export class TcpSender {
     if (seqGt(ack, this.sndNxt)) return "unsent";
     if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) return "old";
     const windowChanged = this.#updateWindow(seg);
+    const highestBefore = this.scoreboard.highestSacked;
     let newlySacked = 0;
     if (this.sackEnabled) {
       const b = seg.sackBlocks;
       for (let i = 0; i + 1 < b.length; i += 2) {
-        newlySacked += this.scoreboard.add(b[i]!, b[i + 1]!, this.sndUna, this.sndNxt);
+        const added = this.scoreboard.add(b[i]!, b[i + 1]!, this.sndUna, this.sndNxt);
+        if (added > 0) this.#checkReordering(b[i]!, highestBefore);
+        newlySacked += added;
       }
     }
     this.probes = 0;
     const acked = seqDiff(ack, this.sndUna);
     if (acked > 0) {
-      this.#onNewAck(ack, acked, seg.tsRttMs, nowMs);
+      this.#checkReordering(this.sndUna, highestBefore);
+      this.#onNewAck(ack, acked, seg, nowMs);
     } else if (acked === 0 && this.outstanding > 0 && !seg.occupiesSequence) {
       if (newlySacked > 0 || (!windowChanged && seg.sackBlocks.length === 0)) this.#onDupAck(nowMs);
     }
@@ -413,7 +429,19 @@ export class TcpSender {
     return changed;
   }
 
-  #onNewAck(ack: number, acked: number, tsRttMs: number, nowMs: number): void {
+  /**
+   * Bytes from `start` were delivered below the highest SACKed byte without having been
+   * retransmitted: the network reordered them (Linux tcp_check_sack_reordering).
+   */
+  #checkReordering(start: number, highestBefore: number | undefined): void {
+    if (highestBefore === undefined) return;
+    const from = seqMax(start, this.sndUna);
+    if (seqLt(from, this.highRxt) || !seqLt(from, highestBefore)) return;
+    this.reorder.observe(seqDiff(highestBefore, from), this.mss);
+  }
+
+  #onNewAck(ack: number, acked: number, seg: AckInput, nowMs: number): void {
+    const tsRttMs = seg.tsRttMs;
     const flightBefore = this.pipe;
     if (!this.synAcked && seqGt(ack, this.iss)) this.synAcked = true;
     const dataAcked = seqDiff(seqMin(ack, this.dataEnd), this.bufSeq);
@@ -429,6 +457,13 @@ export class TcpSender {
     this.retransmits = 0;
     this.lastProgressMs = nowMs;
     this.rtoAtMs = this.outstanding > 0 ? nowMs + this.rto.timeoutMs : Infinity; // 6298 5.2-3
+    if (this.mode === "recovery") {
+      const verdict = this.reorder.onHoleAcked(ack, nowMs, this.mss, seg.tsEchoMs ?? NaN);
+      if (verdict === "spurious") {
+        this.#undoRecovery(ack, nowMs);
+        return;
+      }
+    }
     this.#afterNewAck(ack, acked, flightBefore, nowMs);
   }
 
@@ -438,7 +473,28 @@ export class TcpSender {
       if (Number.isNaN(rtt)) rtt = nowMs - this.#rttStartMs;
       this.#rttSeq = -1;
     }
-    if (!Number.isNaN(rtt)) this.rto.sample(rtt);
+    if (!Number.isNaN(rtt)) {
+      this.rto.sample(rtt);
+      this.reorder.sampleRtt(rtt);
+    }
+  }
+
+  /**
+   * The fast retransmit was spurious (RFC 4015 3.2): restore cwnd and ssthresh, stop
+   * retransmitting and leave recovery; new losses may start a new episode at once.
+   */
+  #undoRecovery(ack: number, nowMs: number): void {
+    this.stats.undoneRecoveries++;
+    const prior = this.reorder.prior;
+    this.mode = "open";
+    this.dupAcks = 0;
+    this.#renoSacked = 0;
+    this.#recover = ack;
+    this.highRxt = seqMax(this.highRxt, ack);
+    this.lostEnd = ack;
+    this.#forceRtx = false;
+    this.cc.onExitRecovery(nowMs);
+    this.cc.onUndo?.(prior.cwndBytes, prior.ssthreshBytes);
   }
 
   #afterNewAck(ack: number, acked: number, flightBefore: number, nowMs: number): void {
@@ -483,14 +539,20 @@ export class TcpSender {
     }
     if (this.mode !== "open") return;
     const sackSaysLost = this.sackEnabled &&
-      seqGt(this.scoreboard.lostBoundary(this.sndUna, this.mss, DUP_THRESH), this.sndUna);
-    if (this.dupAcks < DUP_THRESH && !sackSaysLost) return;
+      seqGt(this.#sackLostBoundary(), this.sndUna);
+    if (this.dupAcks < this.reorder.dupThresh && !sackSaysLost) return;
     if (seqLt(this.sndUna, this.#recover)) return; // RFC 6582 3.2 step 2
     this.#enterRecovery(nowMs);
   }
 
   #enterRecovery(nowMs: number): void {
     this.stats.fastRecoveries++;
+    const extent = this.scoreboard.highestSacked ??
+      seqMin(seqAdd(this.sndUna, this.dupAcks * this.mss), this.sndNxt);
+    this.reorder.onEnterRecovery(this.sndUna, extent, {
+      cwndBytes: this.cc.cwndBytes,
+      ssthreshBytes: this.cc.ssthreshBytes,
+    });
     this.cc.onEnterRecovery(this.outstanding, nowMs);
     this.mode = "recovery";
     this.recoveryPoint = this.sndNxt;
@@ -506,8 +568,9 @@ export class TcpSender {
     this.#forceRtx = true; // RFC 6675 5 step 4.3: retransmit the first lost segment now
   }
 
+  /** Below this, un-SACKed bytes are lost (RFC 6675 IsLost, with the adaptive threshold). */
   #sackLostBoundary(): number {
-    return this.scoreboard.lostBoundary(this.sndUna, this.mss, DUP_THRESH);
+    return this.scoreboard.lostBoundary(this.sndUna, this.mss, this.reorder.dupThresh);
   }
 
   /**
@@ -522,6 +585,7 @@ export class TcpSender {
       return false;
     }
     this.stats.timeouts++;
+    this.reorder.onTimeout();
     this.cc.onRetransmitTimeout(this.pipe, nowMs, this.retransmits > 1);
     this.mode = "loss";
     this.recoveryPoint = this.sndNxt;
