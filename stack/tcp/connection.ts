@@ -243,7 +243,7 @@ export class TcpConnection {
     s.sndWl1 = seg.seq;
     s.sndWl2 = s.iss;
     if (f & TcpFlag.ACK) {
-      s.onAck(this.#ackInput(seg, seg.window, NaN), nowMs);
+      s.onAck(this.#ackInput(seg, seg.window, NaN, nowMs), nowMs);
       this.#establish(nowMs);
       this.receiver.ackNow = true;
       this.#processText(seqAdd(seg.seq, 1), seg.payload, (f & TcpFlag.FIN) !== 0, nowMs);
@@ -372,7 +372,7 @@ export class TcpConnection {
     const shift = this.negotiated.sndShift;
     const tsRtt = this.#timestampRtt(seg, nowMs);
     const freeBefore = s.buffer.free;
-    const result = s.onAck(this.#ackInput(seg, seg.window * 2 ** shift, tsRtt), nowMs);
+    const result = s.onAck(this.#ackInput(seg, seg.window * 2 ** shift, tsRtt, nowMs), nowMs);
     if (result !== "ok") {
       this.#sendLimitedAck(nowMs); // RFC 5961 5.2 / RFC 9293: ACK and drop
       this.#host.counters.drop(result === "unsent" ? "ack-unsent" : "ack-too-old");
@@ -396,7 +396,7 @@ export class TcpConnection {
     return rtt;
   }
 
-  #ackInput(seg: InSegment, windowBytes: number, tsRttMs: number): AckInput {
+  #ackInput(seg: InSegment, windowBytes: number, tsRttMs: number, nowMs: number): AckInput {
     const a = this.#ack;
     a.seq = seg.seq;
     a.ack = seg.ack;
@@ -405,6 +405,12 @@ export class TcpConnection {
       (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0;
     a.sackBlocks = seg.options.sackBlocks;
     a.tsRttMs = tsRttMs;
+    // When the echoed TSval was sent, in our time: an ACK for a retransmitted hole that echoes
+    // a TSval older than the retransmission was caused by the original (Eifel, RFC 3522).
+    const o = seg.options;
+    a.tsEchoMs = this.receiver.tsEnabled && o.hasTimestamps && o.tsEcr !== 0
+      ? nowMs - ((this.negotiated.tsNow(nowMs) - o.tsEcr) | 0)
+      : NaN;
     return a;
   }
 
