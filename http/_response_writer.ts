@@ -120,7 +120,8 @@ export async function writeResponse(
     return { keepAlive, bodyBytes: 0 };
   }
   if (plan.kind === "fixed") {
-    const first = plan.first?.subarray(0, plan.length) ?? new Uint8Array(0);
+    const first = (plan.first ?? await firstPiece(plan))?.subarray(0, plan.length) ??
+      new Uint8Array(0);
     if (first.length <= COALESCE_BYTES) {
       await writeAll(conn, concat(head, first));
     } else {
@@ -133,6 +134,22 @@ export async function writeResponse(
   await writeAll(conn, head);
   const bytes = await writeStream(conn, plan.source, plan.first, plan.kind === "chunked");
   return { keepAlive, bodyBytes: bytes };
+}
+
+/**
+ * The first piece of a declared-length body whose head is not written yet, so that the head
+ * and a small body leave in one segment (not a lone head, then the body held by Nagle until the
+ * peer's delayed ACK). Null when there is no source or nothing to send; a read error cancels.
+ */
+async function firstPiece(plan: BodyPlan & { kind: "fixed" }): Promise<Uint8Array | null> {
+  if (!plan.source || plan.length === 0) return null;
+  try {
+    const { value, done } = await plan.source.read();
+    return done ? null : toBytes(value);
+  } catch (error) {
+    await plan.source.cancel(error);
+    throw error;
+  }
 }
 
 function declaredLength(headers: Headers): number | undefined {

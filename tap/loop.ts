@@ -16,6 +16,12 @@
  *   worker thread anyway: a synchronous turn runs between the application's promise
  *   continuations hop by hop, only a real wait lets them all run to the end, and timers and I/O
  *   of the rest of the program are never starved.
+ * - `wake()` while the wait sleeps on the worker thread runs a write-side turn from a microtask
+ *   (coalesced per tick): `stack.poll(now)` and `device.flush()`, so what the application just
+ *   wrote leaves at once instead of after the eventfd's round trip through the worker thread;
+ *   then the eventfd wakes the wait as before, and that turn reuses the write-side turn's
+ *   deadline instead of polling again unless a frame arrived, a wake came outside the sleep, or
+ *   the deadline is due. `stop()` always goes through the eventfd.
  * - No busy spinning: with nothing due the loop wakes once per `maxWaitMs` (default 1000 ms).
  * - The events buffer given to the worker thread is not touched until its promise settles; the
  *   epoll fd and the eventfd are closed only after the last wait has returned.
@@ -71,6 +77,8 @@ export interface PumpStats {
   frames: number;
   /** Times the eventfd woke the loop. */
   wakeups: number;
+  /** Write-side turns: `wake()` during a sleep polled and flushed the stack at once. */
+  eagerFlushes: number;
 }
 
 const TAG_DEVICE = 1;
@@ -96,7 +104,7 @@ export const SYNC_LOOKS_BEFORE_SLEEP = 8;
  * ```
  */
 export class Pump {
-  readonly stats: PumpStats = { turns: 0, sleeps: 0, frames: 0, wakeups: 0 };
+  readonly stats: PumpStats = { turns: 0, sleeps: 0, frames: 0, wakeups: 0, eagerFlushes: 0 };
   readonly #device: PumpDevice;
   readonly #link: Link;
   readonly #stack: PumpStack;
@@ -117,6 +125,13 @@ export class Pump {
   #sleeping = false;
   /** wake() was called while the pump was not sleeping. */
   #woken = false;
+  /** A microtask of `#flushNow` is queued. */
+  #flushQueued = false;
+  /** `#flushedDeadline` is what a poll would return now (set by `#flushNow`). */
+  #flushedValid = false;
+  #flushedDeadline = Infinity;
+  /** What `#flushNow` threw, rethrown by the next turn. */
+  #flushError: { error: unknown } | undefined;
   #turnNowMs = 0;
   readonly #deliver = (frame: Uint8Array, meta?: RxMeta): void => {
     this.stats.frames++;
@@ -161,9 +176,20 @@ export class Pump {
   wake(): void {
     if (this.#running && !this.#sleeping) {
       this.#woken = true;
+      this.#flushedValid = false;
       return;
     }
-    if (this.#wakefd >= 0) libc.write(this.#wakefd, this.#one);
+    if (this.#running && !this.#stopped) {
+      // Sleeping on the worker thread: emit what the caller queued from a microtask (after the
+      // caller's synchronous work, coalescing every wake of this tick) instead of only waiting
+      // for the eventfd's round trip through the worker thread, then wake the loop as before.
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flushNow);
+      }
+      return;
+    }
+    this.#signalWake();
   }
 
   /**
@@ -172,7 +198,8 @@ export class Pump {
    */
   stop(): void {
     this.#stopped = true;
-    this.wake();
+    if (this.#running && !this.#sleeping) this.#woken = true;
+    else this.#signalWake();
     if (!this.#running) this.#close();
   }
 
@@ -180,10 +207,21 @@ export class Pump {
   async #turn(): Promise<void> {
     this.stats.turns++;
     this.#woken = false; // this turn's poll does what was asked for before it
+    const failed = this.#flushError;
+    if (failed) {
+      this.#flushError = undefined;
+      throw failed.error;
+    }
     const nowMs = this.#clock.now();
     this.#turnNowMs = nowMs;
-    this.#link.receive(nowMs, this.#deliver);
-    const deadline = Math.min(this.#stack.poll(nowMs), this.#link.nextDueMs());
+    const frames = this.#link.receive(nowMs, this.#deliver);
+    // After a write-side flush that nothing has invalidated since (no frame, no wake outside
+    // a sleep), its deadline still holds while it is not due: this turn only re-arms the wait.
+    const reuse = this.#flushedValid && frames === 0 && this.#flushedDeadline > nowMs;
+    this.#flushedValid = false;
+    const deadline = reuse
+      ? this.#flushedDeadline
+      : Math.min(this.#stack.poll(nowMs), this.#link.nextDueMs());
     this.#device.flush();
     if (this.#stopped) return;
     let timeoutMs = deadline > nowMs ? Math.ceil(deadline - nowMs) : 0;
@@ -223,6 +261,38 @@ export class Pump {
     // The worker thread's errno is lost: ask again on this thread (EINTR reads as 0 events).
     return libc.epollWait(this.#epfd, this.#events, 0);
   }
+
+  #signalWake(): void {
+    if (this.#wakefd >= 0) libc.write(this.#wakefd, this.#one);
+  }
+
+  /**
+   * A write-side turn while the wait sleeps on the worker thread: runs the stack's timers and
+   * output (it queued segments for what was written) and flushes them now, so a response
+   * leaves without waiting for a pump turn; then wakes the wait so it recomputes its deadline.
+   */
+  readonly #flushNow = (): void => {
+    this.#flushQueued = false;
+    if (this.#stopped) return; // stop() woke the wait itself
+    if (!this.#sleeping) {
+      this.#woken = true; // the wait already returned: the coming turn polls
+      this.#flushedValid = false;
+      return;
+    }
+    this.stats.eagerFlushes++;
+    const nowMs = this.#clock.now();
+    this.#turnNowMs = nowMs;
+    try {
+      this.#flushedDeadline = Math.min(this.#stack.poll(nowMs), this.#link.nextDueMs());
+      this.#flushedValid = true;
+      this.#device.flush();
+    } catch (error) {
+      // Not thrown from a microtask (nobody would catch it): the coming turn rejects run().
+      this.#flushError = { error };
+      this.#flushedValid = false;
+    }
+    this.#signalWake();
+  };
 
   #drainWake(): void {
     this.stats.wakeups++;

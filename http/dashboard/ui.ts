@@ -15,7 +15,8 @@ import { INDEX_HTML } from "./assets/index_html.ts";
 import type { DashboardEnv } from "./dashboard.ts";
 
 interface Asset {
-  body: string;
+  /** UTF-8, encoded once at startup (not per request); never mutated. */
+  body: Uint8Array<ArrayBuffer>;
   type: string;
   etag: string;
 }
@@ -74,5 +75,6 @@ function asset(body: string, type: string): Asset {
   // FNV-1a over the UTF-16 code units: enough to tell versions apart.
   let hash = 0x811c9dc5;
   for (let i = 0; i < body.length; i++) hash = Math.imul(hash ^ body.charCodeAt(i), 0x01000193);
-  return { body, type, etag: `"${(hash >>> 0).toString(16)}-${body.length.toString(16)}"` };
+  const etag = `"${(hash >>> 0).toString(16)}-${body.length.toString(16)}"`;
+  return { body: new TextEncoder().encode(body), type, etag };
 }
