@@ -13,7 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config.ts";
 import { UsageError } from "./config.ts";
 import { ensureStateDir, FileBindingStore, FileLeaseStore } from "./state.ts";
-import { startWeb } from "./web.ts";
+import { startWeb, type Web } from "./web.ts";
 import type { StatsSnapshot } from "../http/dashboard/mod.ts";
 import { NetApi } from "../stack/api.ts";
 import { type Clock, SystemClock } from "../stack/clock.ts";
@@ -83,30 +83,40 @@ export async function runAppliance(config: Config, signal: AbortSignal): Promise
     wake: () => pump?.wake(),
   };
   const host = new StackHost(new Instance(context));
-  const web = await startWeb({
-    config,
-    stats: () => statsOf(host.instance, tap, context, startMs),
-    events: context.events,
-    wallTimeMs: (t) => context.unixOriginMs + t,
-    eventNowMs: () => clock.now(),
-    resetDevice: async () => {
-      log.info("Device reset: restarting the network stack");
-      await web.closeServers();
-      host.instance.stop(false);
-      host.instance = new Instance(context);
-      context.events.add(clock.now(), "device", "network stack restarted", "warning");
-      web.listen(host.instance.net);
-    },
-  });
-  web.listen(host.instance.net);
+  // The pump starts first: ARP, ICMP and DHCP run while the web side prepares (password hash,
+  // certificate), which takes a few hundred milliseconds on a first start.
   pump = new Pump({ device: tap, link, stack: host, clock, signal });
+  const pumping = pump.run();
+  let web: Web;
+  try {
+    web = await startWeb({
+      config,
+      stats: () => statsOf(host.instance, tap, context, startMs),
+      events: context.events,
+      wallTimeMs: (t) => context.unixOriginMs + t,
+      eventNowMs: () => clock.now(),
+      resetDevice: async () => {
+        log.info("Device reset: restarting the network stack");
+        await web.closeServers();
+        host.instance.stop(false);
+        host.instance = new Instance(context);
+        context.events.add(clock.now(), "device", "network stack restarted", "warning");
+        web.listen(host.instance.net);
+      },
+    });
+  } catch (error) {
+    pump.stop();
+    await pumping.catch(() => {});
+    throw error;
+  }
+  web.listen(host.instance.net);
   log.info("ready on {iface} ({how}), mac {mac}, mtu {mtu}", {
     iface: tap.name,
     how: tap.created ? "created" : "attached",
     mac: formatMac(config.mac),
     mtu: link.mtu,
   });
-  await pump.run();
+  await pumping;
   log.info("stopping on {reason}", { reason: String(signal.reason ?? "stop") });
   await web.close();
   host.instance.stop(true);
