@@ -6,8 +6,9 @@
  * it; a consumer peeks the oldest frame, uses it in place and shifts it. When every slot is
  * taken `reserve` returns null and the producer sheds the frame (and counts it).
  *
- * The FFI device reads straight into `reserve()`'s view: its `byteOffset` within `buffer`
- * gives the pointer offset, so one pointer to `buffer` is enough for every slot.
+ * A ring may reserve `headerBytes` in front of every frame (the TAP's virtio-net header): the
+ * device reads and writes whole slots (`reserveSlot`, `pushSlot`, `peekSlot`, `peekBytes`)
+ * while the stack sees only frames (`reserve`, `push`, `peek`).
  * @module
  */
 
@@ -15,8 +16,10 @@
 export interface FrameRingOptions {
   /** Number of slots (frames the ring holds at most). */
   slotCount: number;
-  /** Bytes per slot: the largest frame the ring can hold. */
+  /** Bytes per slot, header included. */
   slotBytes: number;
+  /** Bytes reserved in front of every frame (e.g. a vnet header). Default 0. */
+  headerBytes?: number;
 }
 
 /** A bounded FIFO of frames in preallocated slots. */
@@ -24,13 +27,15 @@ export class FrameRing {
   readonly buffer: ArrayBuffer;
   readonly slotCount: number;
   readonly slotBytes: number;
-  readonly #slots: Uint8Array[];
+  readonly headerBytes: number;
+  readonly #slots: Uint8Array<ArrayBuffer>[];
+  readonly #frames: Uint8Array<ArrayBuffer>[];
   readonly #lengths: Uint32Array;
   #head = 0; // oldest frame
   #size = 0;
 
   constructor(options: FrameRingOptions) {
-    const { slotCount, slotBytes } = options;
+    const { slotCount, slotBytes, headerBytes = 0 } = options;
     if (!Number.isInteger(slotCount) || slotCount < 1) {
       throw new RangeError(`Cannot create a FrameRing with ${slotCount} slots: expected >= 1`);
     }
@@ -39,13 +44,18 @@ export class FrameRing {
         `Cannot create a FrameRing with ${slotBytes}-byte slots: expected >= 64`,
       );
     }
+    if (!Number.isInteger(headerBytes) || headerBytes < 0 || headerBytes >= slotBytes) {
+      throw new RangeError(`Cannot reserve ${headerBytes} header bytes in ${slotBytes}-byte slots`);
+    }
     this.slotCount = slotCount;
     this.slotBytes = slotBytes;
+    this.headerBytes = headerBytes;
     this.buffer = new ArrayBuffer(slotCount * slotBytes);
     this.#slots = Array.from(
       { length: slotCount },
       (_, i) => new Uint8Array(this.buffer, i * slotBytes, slotBytes),
     );
+    this.#frames = this.#slots.map((slot) => slot.subarray(headerBytes));
     this.#lengths = new Uint32Array(slotCount);
   }
 
@@ -59,35 +69,60 @@ export class FrameRing {
     return this.slotCount - this.#size;
   }
 
-  /** The whole slot the next `push` will commit, or null when the ring is full. */
-  reserve(): Uint8Array | null {
+  /** The frame area of the slot the next `push` will commit, or null when the ring is full. */
+  reserve(): Uint8Array<ArrayBuffer> | null {
+    if (this.#size === this.slotCount) return null;
+    return this.#frames[(this.#head + this.#size) % this.slotCount]!;
+  }
+
+  /** The whole slot (header first) the next `push`/`pushSlot` will commit, or null when full. */
+  reserveSlot(): Uint8Array<ArrayBuffer> | null {
     if (this.#size === this.slotCount) return null;
     return this.#slots[(this.#head + this.#size) % this.slotCount]!;
   }
 
-  /** Commits the first `length` bytes of the slot `reserve` returned as the newest frame. */
+  /** Commits a `length`-byte frame written into the reserved slot as the newest frame. */
   push(length: number): void {
-    if (this.#size === this.slotCount) throw new RangeError("Cannot push to a full FrameRing");
-    if (!Number.isInteger(length) || length < 0 || length > this.slotBytes) {
-      throw new RangeError(`Cannot push a ${length}-byte frame into ${this.slotBytes}-byte slots`);
+    const max = this.slotBytes - this.headerBytes;
+    if (!Number.isInteger(length) || length < 0 || length > max) {
+      throw new RangeError(`Cannot push a ${length}-byte frame into ${max}-byte slots`);
     }
-    this.#lengths[(this.#head + this.#size) % this.slotCount] = length;
+    this.pushSlot(this.headerBytes + length);
+  }
+
+  /** Commits the first `bytes` of the reserved slot, header included (what a read returned). */
+  pushSlot(bytes: number): void {
+    if (this.#size === this.slotCount) throw new RangeError("Cannot push to a full FrameRing");
+    if (!Number.isInteger(bytes) || bytes < this.headerBytes || bytes > this.slotBytes) {
+      throw new RangeError(`Cannot push ${bytes} bytes into ${this.slotBytes}-byte slots`);
+    }
+    this.#lengths[(this.#head + this.#size) % this.slotCount] = bytes;
     this.#size++;
   }
 
   /** Copies `frame` into the next slot; returns false (and stores nothing) when full or too big. */
   pushCopy(frame: Uint8Array): boolean {
     const slot = this.reserve();
-    if (slot === null || frame.length > this.slotBytes) return false;
+    if (slot === null || frame.length > slot.length) return false;
     slot.set(frame);
     this.push(frame.length);
     return true;
   }
 
-  /** The oldest frame (a view valid until `shift`), or null when empty. */
-  peek(): Uint8Array | null {
+  /** The oldest frame without its header (a view valid until `shift`), or null when empty. */
+  peek(): Uint8Array<ArrayBuffer> | null {
     if (this.#size === 0) return null;
-    return this.#slots[this.#head]!.subarray(0, this.#lengths[this.#head]!);
+    return this.#slots[this.#head]!.subarray(this.headerBytes, this.#lengths[this.#head]!);
+  }
+
+  /** The oldest frame's whole slot (its first `peekBytes` bytes are used), or null when empty. */
+  peekSlot(): Uint8Array<ArrayBuffer> | null {
+    return this.#size === 0 ? null : this.#slots[this.#head]!;
+  }
+
+  /** Bytes of the oldest frame, header included; 0 when empty. */
+  get peekBytes(): number {
+    return this.#size === 0 ? 0 : this.#lengths[this.#head]!;
   }
 
   /** Releases the oldest frame. */

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { FrameRing } from "../stack/ring.ts";
 import { getLogger } from "@logtape/logtape";
 import {
   ETHERNET_OVERHEAD,
@@ -102,23 +103,6 @@ export interface TapDeviceStats {
   txSuperFrames: number;
 }
 
-/** Preallocated slots of one ArrayBuffer, with a view of each whole slot and of its frame. */
-class Slots {
-  readonly whole: Uint8Array<ArrayBuffer>[];
-  readonly frames: Uint8Array<ArrayBuffer>[];
-  readonly lengths: Int32Array;
-
-  constructor(count: number, slotBytes: number, headerBytes: number) {
-    const buffer = new ArrayBuffer(count * slotBytes);
-    this.whole = Array.from(
-      { length: count },
-      (_, i) => new Uint8Array(buffer, i * slotBytes, slotBytes),
-    );
-    this.frames = this.whole.map((slot) => slot.subarray(headerBytes));
-    this.lengths = new Int32Array(count);
-  }
-}
-
 /**
  * A TAP interface opened through /dev/net/tun (IFF_TAP | IFF_NO_PI, and IFF_VNET_HDR when
  * offloading).
@@ -152,10 +136,8 @@ export class TapDevice implements Link {
   #fd: number;
   readonly #vnetBytes: number;
   readonly #slotBytes: number;
-  readonly #rx: Slots;
-  readonly #tx: Slots;
-  #txHead = 0;
-  #txSize = 0;
+  readonly #rx: FrameRing;
+  readonly #tx: FrameRing;
   #rxPending = false;
   readonly #rxMeta = newRxMeta();
   readonly #loggedTxErrors = new Set<number>();
@@ -176,8 +158,10 @@ export class TapDevice implements Link {
       ? { txChecksum: true, tso: true, maxFrameBytes: largest, rxOffload: true }
       : plainCapabilities(info.mtu);
     const slots = this.offload ? OFFLOAD_SLOTS : PLAIN_SLOTS;
-    this.#rx = new Slots(options.rxSlots ?? slots, this.#slotBytes, this.#vnetBytes);
-    this.#tx = new Slots(options.txSlots ?? slots, this.#slotBytes, this.#vnetBytes);
+    const ring = (slotCount: number) =>
+      new FrameRing({ slotCount, slotBytes: this.#slotBytes, headerBytes: this.#vnetBytes });
+    this.#rx = ring(options.rxSlots ?? slots);
+    this.#tx = ring(options.txSlots ?? slots);
   }
 
   /**
@@ -239,19 +223,20 @@ export class TapDevice implements Link {
 
   /** Frames queued for `flush`. */
   get txPending(): number {
-    return this.#txSize;
+    return this.#tx.size;
   }
 
   receive(_nowMs: number, onFrame: FrameHandler): number {
     if (this.#fd < 0) return 0;
     const count = this.#fill();
-    const { whole, lengths } = this.#rx;
+    const rx = this.#rx;
     const hdr = this.#vnetBytes;
     let delivered = 0;
     try {
-      while (delivered < count) {
-        const slot = whole[delivered]!;
-        const n = lengths[delivered]!;
+      // Nothing refills the ring during onFrame, so a shifted slot stays intact for the call.
+      for (let slot = rx.peekSlot(); slot !== null; slot = rx.peekSlot()) {
+        const n = rx.peekBytes;
+        rx.shift();
         delivered++;
         if (hdr === 0) {
           onFrame(slot.subarray(0, n));
@@ -265,6 +250,7 @@ export class TapDevice implements Link {
     } finally {
       this.stats.rxFrames += delivered;
       this.stats.rxDropped += count - delivered;
+      rx.clear();
     }
     return delivered;
   }
@@ -278,48 +264,33 @@ export class TapDevice implements Link {
       this.stats.txDropped++;
       return null;
     }
-    const count = this.#tx.whole.length;
-    if (this.#txSize === count) {
-      this.flush();
-      if (this.#txSize === count) {
-        this.stats.txDropped++;
-        return null;
-      }
-    }
-    return this.#tx.frames[(this.#txHead + this.#txSize) % count]!;
+    if (this.#tx.free === 0) this.flush();
+    const frame = this.#tx.reserve();
+    if (frame === null) this.stats.txDropped++;
+    return frame;
   }
 
   commit(length: number, offload?: TxOffload): void {
-    const count = this.#tx.whole.length;
     const max = this.#slotBytes - this.#vnetBytes;
-    if (this.#fd < 0 || !(length >= 0 && length <= max) || this.#txSize === count) {
+    const slot = this.#fd < 0 || !(length >= 0 && length <= max) ? null : this.#tx.reserveSlot();
+    if (slot === null || !this.#prepare(slot, length, offload)) {
       this.stats.txDropped++;
       return;
     }
-    const index = (this.#txHead + this.#txSize) % count;
-    if (!this.#prepare(index, length, offload)) {
-      this.stats.txDropped++;
-      return;
-    }
-    this.#tx.lengths[index] = this.#vnetBytes + length;
-    this.#txSize++;
+    this.#tx.push(length);
   }
 
   /** Writes queued frames; returns true when the queue is empty (false: the fd would block). */
   flush(): boolean {
-    const { whole, lengths } = this.#tx;
-    const count = whole.length;
-    while (this.#txSize > 0) {
-      const head = this.#txHead;
-      const n = libc.writePrefix(this.#fd, whole[head]!, lengths[head]!);
+    const tx = this.#tx;
+    for (let slot = tx.peekSlot(); slot !== null; slot = tx.peekSlot()) {
+      const n = libc.writePrefix(this.#fd, slot, tx.peekBytes);
       if (n === -Errno.EAGAIN) return false;
       if (n === -Errno.EINTR) continue;
       if (n < 0) this.#txFailed(-n);
       else this.stats.txFrames++;
-      this.#txHead = (head + 1) % count;
-      this.#txSize--;
+      tx.shift();
     }
-    this.#txHead = 0;
     return true;
   }
 
@@ -328,9 +299,8 @@ export class TapDevice implements Link {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.stats.txDropped += this.#txSize;
-    this.#txSize = 0;
-    this.#txHead = 0;
+    this.stats.txDropped += this.#tx.size;
+    this.#tx.clear();
     libc.close(fd);
     log.info("Closed {name}", { name: this.name });
   }
@@ -340,40 +310,38 @@ export class TapDevice implements Link {
   }
 
   /**
-   * Writes the vnet header of tx slot `index`, or without one finishes a partial checksum in
-   * software. False when the frame cannot go: a super-frame on a device without offloads.
+   * Writes the vnet header at the start of tx `slot`, or without one finishes a partial checksum
+   * in software. False when the frame cannot go: a super-frame on a device without offloads.
    */
-  #prepare(index: number, length: number, offload: TxOffload | undefined): boolean {
+  #prepare(slot: Uint8Array, length: number, offload: TxOffload | undefined): boolean {
     if (this.#vnetBytes > 0) {
       if (offload !== undefined && offload.gsoSize > 0) this.stats.txSuperFrames++;
-      writeVnetHeader(this.#tx.whole[index]!, this.offload ? offload : undefined);
+      writeVnetHeader(slot, this.offload ? offload : undefined);
       if (this.offload || offload === undefined) return true;
     } else if (offload === undefined) {
       return true;
     }
     if (offload.gsoSize > 0) return false;
-    const frame = this.#tx.frames[index]!.subarray(0, length);
+    const frame = slot.subarray(this.#vnetBytes, this.#vnetBytes + length);
     return completeFrameChecksum(frame, ETHERNET_OVERHEAD, offload.csumStart, offload.csumOffset);
   }
 
-  /** Reads frames into the rx slots until EAGAIN or every slot is full; returns how many. */
+  /** Reads frames into the rx ring until EAGAIN or it is full; returns how many. */
   #fill(): number {
     this.#rxPending = false;
-    const { whole, lengths } = this.#rx;
-    let count = 0;
-    while (count < whole.length) {
-      const slot = whole[count]!;
+    const rx = this.#rx;
+    for (let slot = rx.reserveSlot(); slot !== null; slot = rx.reserveSlot()) {
       const n = libc.read(this.#fd, slot);
-      if (n === -Errno.EAGAIN) return count;
+      if (n === -Errno.EAGAIN) return rx.size;
       if (n === -Errno.EINTR) continue;
       if (n < 0) throw this.#readError(-n);
       // read truncates a frame longer than the slot to the slot's size; slots are longer than
       // the largest frame, so a full slot means the kernel MTU was raised after open: drop it.
       if (n >= slot.length || n < this.#vnetBytes) this.stats.rxDropped++;
-      else lengths[count++] = n;
+      else rx.pushSlot(n);
     }
     this.#rxPending = true;
-    return count;
+    return rx.size;
   }
 
   #readError(errno: number): TapError {

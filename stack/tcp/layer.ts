@@ -22,6 +22,7 @@ import {
   TCP_PROTOCOL,
   TcpFlag,
   TcpHeaderView,
+  verifyTcpChecksum,
 } from "../wire/tcp.ts";
 import { type ResolvedTcpConfig, resolveTcpConfig, type TcpConfig } from "./config.ts";
 import { TcpConn, TcpListener } from "./conn.ts";
@@ -32,7 +33,6 @@ import {
   TcpConnection,
 } from "./connection.ts";
 import type { ReceivedInfo } from "../ipv4.ts";
-import { verifyTcpChecksumFast } from "./tso.ts";
 import type { TcpOffload } from "./types.ts";
 import { IsnGenerator } from "./isn.ts";
 import { ListenerCore } from "./listener.ts";
@@ -157,7 +157,7 @@ export class TcpLayer implements Transport {
     if (typeof view === "string") return this.#counters.drop(view);
     // An offloading link vouches for some checksums (verified, or partial from a local sender).
     const rx = info as Partial<ReceivedInfo>;
-    if (rx.checksumVerified !== true && !verifyTcpChecksumFast(payload, info.src, info.dst)) {
+    if (rx.checksumVerified !== true && !verifyTcpChecksum(payload, info.src, info.dst)) {
       return this.#counters.drop("bad-checksum");
     }
     if (view.srcPort === 0 || view.dstPort === 0) return this.#counters.drop("bad-port");

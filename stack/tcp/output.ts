@@ -12,6 +12,7 @@ import type { Ipv4SendOptions } from "../ipv4.ts";
 import type { IpSender } from "../transport.ts";
 import {
   emitTcpHeader,
+  setTcpChecksum,
   TCP_HEADER_LENGTH,
   TCP_PROTOCOL,
   type TcpHeader,
@@ -19,7 +20,7 @@ import {
   tcpOptionsLength,
 } from "../wire/tcp.ts";
 import type { SendBuffer } from "./send_buffer.ts";
-import { partialTcpChecksum, setTcpChecksumFast } from "./tso.ts";
+import { partialTcpChecksum } from "./tso.ts";
 
 /** The checksum field's offset in the TCP header (RFC 9293 3.1). */
 const CHECKSUM_OFFSET = 16;
@@ -68,7 +69,7 @@ export function sendSegment(
       payload[CHECKSUM_OFFSET] = sum >>> 8;
       payload[CHECKSUM_OFFSET + 1] = sum & 0xff;
     } else {
-      setTcpChecksumFast(payload.subarray(0, length), src, route.remoteAddr);
+      setTcpChecksum(payload.subarray(0, length), src, route.remoteAddr);
     }
   }, sendOptions);
   if (ok) counters.sent(length);

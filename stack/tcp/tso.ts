@@ -75,50 +75,6 @@ export function completeFrameChecksum(
   return completeChecksum(frame.subarray(0, end), csumStart, csumOffset);
 }
 
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-
-/**
- * `sum16` (RFC 1071) over 32-bit words: the same unfolded-compatible running sum, about twice
- * as fast on a full-sized segment. Little-endian words summed and folded give the byte-swapped
- * 16-bit sum (RFC 1071 2(B), byte order independence), swapped back here. Falls back to
- * `sum16` for short or oddly aligned data and on big-endian hosts.
- */
-export function fastSum16(data: Uint8Array, initial = 0): number {
-  const n = data.length;
-  const offset = data.byteOffset;
-  if (n < 64 || !LITTLE_ENDIAN || (offset & 1) !== 0) return sum16(data, initial);
-  let i = offset & 3; // 0 or 2: one big-endian word first brings the rest to 4-byte alignment
-  let sum = initial + (i === 2 ? (data[0]! << 8) | data[1]! : 0);
-  const words = (n - i) >>> 2;
-  const u32 = new Uint32Array(data.buffer, offset + i, words);
-  let acc = 0; // < 2^53 for up to 2^21 words (8 MiB)
-  for (let k = 0; k < words; k++) acc += u32[k]!;
-  while (acc > 0xffff) acc = (acc % 0x10000) + Math.floor(acc / 0x10000);
-  sum += ((acc & 0xff) << 8) | (acc >>> 8);
-  i += words * 4;
-  for (; i + 1 < n; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
-  if (i < n) sum += data[i]! << 8;
-  return sum;
-}
-
-/** Writes the full checksum of a TCP segment (as `setTcpChecksum`, with {@linkcode fastSum16}). */
-export function setTcpChecksumFast(segment: Uint8Array, src: number, dst: number): void {
-  segment[16] = 0;
-  segment[17] = 0;
-  const sum = finish(
-    fastSum16(segment, pseudoHeaderSum(src, dst, IPV4_PROTOCOL_TCP, segment.length)),
-  );
-  segment[16] = sum >>> 8;
-  segment[17] = sum & 0xff;
-}
-
-/** True when a received segment's checksum is right (as `verifyTcpChecksum`, faster). */
-export function verifyTcpChecksumFast(segment: Uint8Array, src: number, dst: number): boolean {
-  return finish(
-    fastSum16(segment, pseudoHeaderSum(src, dst, IPV4_PROTOCOL_TCP, segment.length)),
-  ) === 0;
-}
-
 let scratch = new Uint8Array(2048);
 
 /**

@@ -5,7 +5,16 @@
  * @module
  */
 
-import { type ImpairSpec, MemoryLink, SeededRandom, Stack, VirtualClock } from "../../stack/mod.ts";
+import { NetApi } from "../../stack/api.ts";
+import {
+  type ImpairSpec,
+  MemoryLink,
+  type MemoryLinkOffload,
+  SeededRandom,
+  Stack,
+  VirtualClock,
+} from "../../stack/mod.ts";
+import type { TcpConfig } from "../../stack/tcp/mod.ts";
 import type { FrameSink } from "../../stack/link.ts";
 import { parseIpv4, parseMac } from "../../stack/wire/address.ts";
 
@@ -20,6 +29,9 @@ export interface PairOptions {
   bToA?: Partial<ImpairSpec>;
   mtu?: number;
   seed?: number;
+  /** How the cable treats offloaded frames (default "none": plain frames only). */
+  offload?: MemoryLinkOffload;
+  tcp?: TcpConfig;
 }
 
 /** Lets pending promise continuations run (they settle inside input/poll). */
@@ -33,6 +45,7 @@ export function makePair(options: PairOptions = {}) {
   const [linkA, linkB] = MemoryLink.pair({
     clock,
     mtu: options.mtu,
+    offload: options.offload,
     aToB: options.aToB,
     bToA: options.bToA,
   });
@@ -43,6 +56,7 @@ export function makePair(options: PairOptions = {}) {
       mac: parseMac(mac),
       ipv4: { address: parseIpv4(ip), prefixLength: 24, gateway: 0 },
       random: new SeededRandom(s),
+      tcp: options.tcp,
     });
   const a = make(linkA, A_MAC, A_IP, seed);
   const b = make(linkB, B_MAC, B_IP, seed + 1);
@@ -50,8 +64,8 @@ export function makePair(options: PairOptions = {}) {
   /** Delivers what is due and polls both; returns the next deadline. */
   function step(): number {
     const now = clock.now();
-    linkA.receive(now, (f) => a.input(f, now));
-    linkB.receive(now, (f) => b.input(f, now));
+    linkA.receive(now, (f, meta) => a.input(f, now, meta));
+    linkB.receive(now, (f, meta) => b.input(f, now, meta));
     return Math.min(a.poll(now), b.poll(now), linkA.nextDueMs(), linkB.nextDueMs());
   }
 
@@ -90,6 +104,65 @@ export function makePair(options: PairOptions = {}) {
   }
 
   return { clock, a, b, linkA, linkB, step, run, settle };
+}
+
+/** A pair as {@linkcode makePair} returns it. */
+export type Pair = ReturnType<typeof makePair>;
+
+/** Writes all of `data` (a Deno-shaped `write` may take fewer bytes than offered). */
+export async function writeAll(conn: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
+  for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at, at + 100_000));
+}
+
+/** Reads a Deno-shaped conn to EOF. */
+export async function readAll(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  let total = 0;
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    chunks.push(buffer.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * A connects to B on `port`, sends `upload` and half-closes; B reads it to EOF, sends `download`
+ * and closes. Returns what each side received.
+ */
+export async function exchange(
+  pair: Pair,
+  upload: Uint8Array,
+  download: Uint8Array,
+  port = 9000,
+): Promise<{ atB: Uint8Array; atA: Uint8Array }> {
+  const listener = new NetApi(pair.b).listen({ port });
+  const server = (async () => {
+    const conn = await listener.accept();
+    const received = await readAll(conn);
+    await writeAll(conn, download);
+    conn.close();
+    return received;
+  })();
+  const client = (async () => {
+    const conn = await new NetApi(pair.a).connect({ hostname: B_IP, port });
+    await writeAll(conn, upload);
+    await conn.closeWrite();
+    const received = await readAll(conn);
+    conn.close();
+    return received;
+  })();
+  const [atB, atA] = await pair.settle(Promise.all([server, client]), 600_000);
+  listener.close();
+  return { atB, atA };
 }
 
 /** A sink that keeps a copy of every frame; for tests that inspect what a stack sends. */

@@ -810,3 +810,30 @@ Deno.test("BUG counters: a reason named like an Object.prototype member breaks t
   assertEquals(c.drops["constructor"], 1);
   assertEquals(c.dropped, 2);
 });
+
+Deno.test("FrameRing with a header region: devices see whole slots, the stack sees frames", () => {
+  const ring = new FrameRing({ slotCount: 2, slotBytes: 128, headerBytes: 12 });
+  const frame = ring.reserve()!;
+  assertEquals(frame.length, 116);
+  frame.set([1, 2, 3]);
+  ring.reserveSlot()!.fill(9, 0, 12); // the header, written by the device
+  ring.push(3);
+  assertEquals(ring.peekBytes, 15);
+  assertEquals([...ring.peek()!], [1, 2, 3]);
+  assertEquals([...ring.peekSlot()!.subarray(0, ring.peekBytes)], [
+    ...new Array(12).fill(9),
+    1,
+    2,
+    3,
+  ]);
+  const slot = ring.reserveSlot()!;
+  slot.set([7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 42]);
+  ring.pushSlot(13); // what a read() into the whole slot returned
+  ring.shift();
+  assertEquals([...ring.peek()!], [42]);
+  assertThrows(() => ring.pushSlot(5), RangeError); // full
+  ring.clear();
+  assertThrows(() => ring.pushSlot(11), RangeError, "Cannot push 11 bytes");
+  assertThrows(() => ring.push(117), RangeError, "into 116-byte slots");
+  assertThrows(() => new FrameRing({ slotCount: 1, slotBytes: 64, headerBytes: 64 }), RangeError);
+});

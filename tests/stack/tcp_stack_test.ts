@@ -1,30 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { NetApi } from "../../stack/api.ts";
 import { pattern } from "./frames.ts";
-import { B_IP, makePair } from "./pair.ts";
-
-/** Writes all of `data` (a Deno-shaped `write` may take fewer bytes than offered). */
-async function writeAll(conn: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
-  for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at));
-}
-
-/** Reads a Deno-shaped conn to EOF. */
-async function readAll(conn: { read(p: Uint8Array): Promise<number | null> }): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(65536);
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    chunks.push(buffer.slice(0, n));
-  }
-  const out = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+import { B_IP, makePair, readAll, writeAll } from "./pair.ts";
 
 for (const lossPercent of [0, 5]) {
   Deno.test(`TCP through two full stacks (Ethernet, ARP, IPv4) at ${lossPercent}% loss`, async () => {

@@ -14,7 +14,7 @@ import { partialTcpChecksum } from "../../stack/tcp/tso.ts";
 import { parseIpv4 } from "../../stack/wire/address.ts";
 import { emitTcpHeader, TcpFlag } from "../../stack/wire/tcp.ts";
 import { pattern } from "../stack/frames.ts";
-import { B_IP, exchange, makeOffloadPair } from "../stack/offload_pair.ts";
+import { B_IP, exchange, makePair } from "../stack/pair.ts";
 
 const MSS = 1448;
 const ISS = 1000;
@@ -100,7 +100,7 @@ Deno.test("TSO sizing: without tsoMaxBytes every segment is one MSS", () => {
 for (const offload of ["segment", "gso"] as const) {
   for (const lossPercent of [0, 3]) {
     Deno.test(`bulk TCP both ways over a '${offload}' link at ${lossPercent}% loss`, async () => {
-      const pair = makeOffloadPair({
+      const pair = makePair({
         offload,
         aToB: { lossPercent, reorderPercent: lossPercent, delayMs: 1, seed: 21 },
         bToA: { lossPercent, delayMs: 1, seed: 22 },
@@ -128,7 +128,7 @@ for (const offload of ["segment", "gso"] as const) {
 }
 
 Deno.test("coalesced super-frames are trusted and acknowledged once per batch", async () => {
-  const pair = makeOffloadPair({ offload: "gso" });
+  const pair = makePair({ offload: "gso" });
   const upload = pattern(4_000_000, 41);
   const { atB } = await exchange(pair, upload, new Uint8Array(0));
   assertEquals(atB.length, upload.length);
@@ -158,7 +158,7 @@ function partialSegment(src: number, dst: number, data: Uint8Array, seq: number)
 }
 
 Deno.test("IPv4 cuts a TSO packet in software when it has to wait for ARP", async () => {
-  const pair = makeOffloadPair({ offload: "gso" });
+  const pair = makePair({ offload: "gso" });
   const src = parseIpv4("10.0.0.1");
   const dst = parseIpv4(B_IP);
   const data = pattern(10_000, 51);
@@ -181,7 +181,7 @@ Deno.test("IPv4 cuts a TSO packet in software when it has to wait for ARP", asyn
 });
 
 Deno.test("a partial checksum where no TCP header is gets completed, not trusted", () => {
-  const pair = makeOffloadPair({ offload: "gso" });
+  const pair = makePair({ offload: "gso" });
   const src = parseIpv4("10.0.0.1");
   const dst = parseIpv4(B_IP);
   const segment = partialSegment(src, dst, pattern(100, 61), 1);
