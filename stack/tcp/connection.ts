@@ -183,6 +183,8 @@ export class TcpConnection {
     return Math.min(
       this.sender.rtoAtMs,
       this.sender.persistAtMs,
+      this.sender.rackAtMs,
+      this.sender.tlpAtMs,
       this.receiver.delayedAckAtMs,
       this.#keepAlive.atMs,
       this.#stateTimerAtMs,
@@ -286,7 +288,14 @@ export class TcpConnection {
       o.hasTimestamps && !(f & TcpFlag.RST) && !r.pawsOk(o.tsVal, nowMs) &&
       !this.#disorderedAck(seg)
     ) {
-      this.#sendLimitedAck(nowMs); // RFC 7323 5.3 R1
+      // RFC 7323 5.3 R1: ACK and drop. Data is acknowledged at once and a duplicate reported
+      // (RFC 2883); only empty segments are rate-limited (Linux tcp_oow_rate_limited).
+      if (seg.payload.length > 0 && !(f & TcpFlag.SYN)) {
+        r.ackNow = true;
+        r.noteRejected(seg.seq, seg.payload.length);
+      } else {
+        this.#sendLimitedAck(nowMs);
+      }
       this.#host.counters.drop("paws");
       return;
     }
@@ -302,8 +311,12 @@ export class TcpConnection {
     }
     if (!r.acceptable(seg.seq, segLen)) {
       if (!(f & TcpFlag.RST)) {
-        if (seg.payload.length > 0 && !(f & TcpFlag.SYN)) r.ackNow = true;
-        else this.#sendLimitedAck(nowMs);
+        if (seg.payload.length > 0 && !(f & TcpFlag.SYN)) {
+          r.ackNow = true;
+          r.noteRejected(seg.seq, seg.payload.length);
+        } else {
+          this.#sendLimitedAck(nowMs);
+        }
       }
       this.#host.counters.drop("out-of-window");
       return;
@@ -521,6 +534,8 @@ export class TcpConnection {
     this.state = "TIME-WAIT";
     this.sender.rtoAtMs = Infinity;
     this.sender.persistAtMs = Infinity;
+    this.sender.rackAtMs = Infinity;
+    this.sender.tlpAtMs = Infinity;
     this.#keepAlive.stop();
     this.#stateTimerAtMs = nowMs + this.#config.timeWaitMs;
     this.receiver.ackNow = true;
@@ -542,6 +557,9 @@ export class TcpConnection {
     }
     if (nowMs >= this.sender.rtoAtMs) this.#onRetransmitTimer(nowMs);
     if (this.state === "CLOSED") return;
+    if (nowMs >= this.sender.rackAtMs || nowMs >= this.sender.tlpAtMs) {
+      this.sender.onLossTimers(nowMs);
+    }
     if (nowMs >= this.sender.persistAtMs) this.#onPersistTimer(nowMs);
     if (!this.closed && nowMs >= this.#keepAlive.atMs) this.#onKeepAliveTimer(nowMs);
     if (!this.closed && nowMs >= this.#stateTimerAtMs) {
@@ -606,7 +624,7 @@ export class TcpConnection {
     }
     const plan = this.#plan;
     const r = this.receiver;
-    const sackBlocks = r.sackEnabled ? Math.min(r.buffer.rangeCount, r.tsEnabled ? 3 : 4) : 0;
+    const sackBlocks = r.sackEnabled ? Math.min(r.sackBlockCount, r.tsEnabled ? 3 : 4) : 0;
     this.sender.optionReserveBytes = sackBlocks > 0 ? 4 + 8 * sackBlocks : 0;
     let n = 0;
     while (n < MAX_SEGMENTS_PER_FLUSH && this.sender.nextSegment(nowMs, plan)) {
@@ -759,6 +777,8 @@ export class TcpConnection {
     this.error = error;
     this.sender.rtoAtMs = Infinity;
     this.sender.persistAtMs = Infinity;
+    this.sender.rackAtMs = Infinity;
+    this.sender.tlpAtMs = Infinity;
     this.receiver.delayedAckAtMs = Infinity;
     this.receiver.ackNow = false;
     this.#keepAlive.stop();

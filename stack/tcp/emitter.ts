@@ -144,7 +144,7 @@ export class SegmentEmitter {
       o.tsVal = n.tsNow(nowMs);
       o.tsEcr = r.tsEnabled ? r.tsRecent : 0;
     }
-    if (!syn && r.sackEnabled && r.buffer.rangeCount > 0) {
+    if (!syn && r.sackEnabled && r.sackBlockCount > 0) {
       const room = n.mtuMss - (r.tsEnabled ? TS_OPTION_BYTES : 0) - dataLen;
       const maxBlocks = Math.min(r.tsEnabled ? 3 : 4, Math.floor((room - 4) / 8));
       if (maxBlocks > 0) r.sackBlocks(o.sackBlocks, maxBlocks);

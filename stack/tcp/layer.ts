@@ -37,6 +37,7 @@ import type { TcpOffload } from "./types.ts";
 import { IsnGenerator } from "./isn.ts";
 import { ListenerCore } from "./listener.ts";
 import { seqAdd } from "./seq.ts";
+import type { SenderStats } from "./sender.ts";
 import { StatelessReplies } from "./stateless.ts";
 
 /** What {@linkcode TcpLayer} is built from. */
@@ -76,6 +77,8 @@ export interface ConnectionInfo {
   cwndBytes: number;
   sendQueued: number;
   receiveQueued: number;
+  /** Loss recovery so far (retransmissions, fast recoveries, timeouts, undos). */
+  recovery: Readonly<SenderStats>;
 }
 
 const COOKIE_ACK_WINDOW_MS = 130_000; // cookies are valid for 2-3 64-second periods
@@ -297,6 +300,7 @@ export class TcpLayer implements Transport {
           cwndBytes: c.sender.cc.cwndBytes,
           sendQueued: c.sender.buffer.length,
           receiveQueued: c.readableBytes,
+          recovery: { ...c.sender.stats },
         });
       }
     }

@@ -71,6 +71,15 @@ export class ReceiveBuffer {
     return this.#ranges.length;
   }
 
+  /** True when out-of-order ranges already hold every byte of stream offsets [start, end). */
+  holds(start: number, end: number): boolean {
+    for (const r of this.#ranges) {
+      if (r.start > start) return false;
+      if (end <= r.end) return true;
+    }
+    return false;
+  }
+
   /** Bytes held out of order. */
   get outOfOrderBytes(): number {
     let n = 0;

@@ -52,6 +52,10 @@ export class TcpReceiver {
   tsRecent = 0;
   #tsRecentAtMs = 0;
   lastAckSent = 0;
+  /** A duplicate to report in the next ACK's first SACK block (RFC 2883 4), when pending. */
+  dsackPending = false;
+  dsackStart = 0;
+  dsackEnd = 0;
   readonly #clipped: Clipped = { seq: 0, data: new Uint8Array(0), fin: false };
 
   constructor(bufferBytes: number, shift: number, delayedAckMs = DEFAULT_DELAYED_ACK_MS) {
@@ -104,6 +108,7 @@ export class TcpReceiver {
     const behind = seqDiff(this.rcvNxt, seq);
     if (behind > 0) {
       if (behind > data.length) fin = false; // that FIN was already taken
+      this.noteDuplicate(seq, seqAdd(seq, Math.min(behind, data.length)));
       data = data.subarray(Math.min(behind, data.length));
       seq = this.rcvNxt;
       this.ackNow = true;
@@ -156,6 +161,9 @@ export class TcpReceiver {
       if (segment > this.rcvMss) this.rcvMss = segment;
       const hadHoles = this.buffer.rangeCount > 0;
       const at = this.buffer.inOrderEnd + seqDiff(seq, this.rcvNxt);
+      if (hadHoles && at > this.buffer.inOrderEnd && this.buffer.holds(at, at + data.length)) {
+        this.noteDuplicate(seq, seqAdd(seq, data.length)); // RFC 2883 4.1.2
+      }
       advanced = this.buffer.insert(at, data);
       if (advanced < 0) {
         this.ackNow = true;
@@ -211,8 +219,36 @@ export class TcpReceiver {
     return field;
   }
 
+  /**
+   * Data [start, end) arrived again (RFC 2883): report it in the next ACK. Only the bytes
+   * below RCV.NXT or inside a held out-of-order range count as duplicates.
+   */
+  noteDuplicate(start: number, end: number): void {
+    if (!this.sackEnabled || !seqLt(start, end)) return;
+    this.dsackPending = true;
+    this.dsackStart = start;
+    this.dsackEnd = end;
+    this.ackNow = true;
+  }
+
+  /**
+   * A segment that was not acceptable (or failed PAWS) arrived with `len` bytes at `seq`:
+   * the part below RCV.NXT is a duplicate (as Linux's tcp_send_dupack).
+   */
+  noteRejected(seq: number, len: number): void {
+    if (len <= 0 || !seqLt(seq, this.rcvNxt)) return;
+    const end = seqAdd(seq, len);
+    this.noteDuplicate(seq, seqLt(end, this.rcvNxt) ? end : this.rcvNxt);
+  }
+
+  /** SACK blocks the next ACK carries: the held ranges, plus a pending D-SACK. */
+  get sackBlockCount(): number {
+    return this.buffer.rangeCount + (this.dsackPending ? 1 : 0);
+  }
+
   /** Records that a segment carrying our ACK went out. */
   onAckSent(): void {
+    this.dsackPending = false;
     this.ackNow = false;
     this.delayedAckAtMs = Infinity;
     this.#unackedBytes = 0;
@@ -231,10 +267,15 @@ export class TcpReceiver {
       (this.window < this.rcvMss && gain >= Math.min(this.bufferBytes >> 1, this.rcvMss));
   }
 
-  /** Writes the SACK blocks to report into `out` as sequence numbers (RFC 2018 4). */
+  /**
+   * Writes the SACK blocks to report into `out` as sequence numbers (RFC 2018 4): a pending
+   * D-SACK first (RFC 2883 4), then the held ranges, most recently grown first.
+   */
   sackBlocks(out: number[], maxBlocks: number): void {
-    const n = this.buffer.sackRanges(out, maxBlocks);
+    const dsack = this.dsackPending && maxBlocks > 0;
+    const n = this.buffer.sackRanges(out, dsack ? maxBlocks - 1 : maxBlocks);
     const base = this.buffer.inOrderEnd;
     for (let i = 0; i < 2 * n; i++) out[i] = seqAdd(this.rcvNxt, out[i]! - base);
+    if (dsack) out.unshift(this.dsackStart, this.dsackEnd);
   }
 }

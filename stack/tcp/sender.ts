@@ -24,6 +24,14 @@
  */
 
 import type { CongestionControl } from "./congestion.ts";
+import {
+  OriginalTimes,
+  rackDetectLoss,
+  type RackDetectResult,
+  rackOnDelivered,
+  RackState,
+  RetransmitLog,
+} from "./rack.ts";
 import { DUP_THRESH, ReorderTracker } from "./reorder.ts";
 import { RtoEstimator, type RtoOptions } from "./rto.ts";
 import { SackScoreboard } from "./scoreboard.ts";
@@ -31,6 +39,10 @@ import { SendBuffer } from "./send_buffer.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
 
 export { DUP_THRESH };
+/** RFC 8985 7.2 WCDelAckT: the longest a receiver may delay an ACK. */
+const WORST_DELAYED_ACK_MS = 200;
+/** Floor on the probe timeout (Linux TCP_TIMEOUT_MIN is 2 ms; a virtual clock can be finer). */
+const MIN_PTO_MS = 2;
 /** Longest persist interval (RFC 9293 3.8.6.1 leaves it open; Linux caps at TCP_RTO_MAX). */
 export const MAX_PERSIST_MS = 60_000;
 
@@ -76,6 +88,12 @@ export interface SenderStats {
   windowProbes: number;
   /** Fast recoveries found spurious and undone (RFC 4015). */
   undoneRecoveries: number;
+  /** Times RACK (RFC 8985 6) marked segments lost. */
+  rackLosses: number;
+  /** Tail loss probes sent (RFC 8985 7). */
+  tailProbes: number;
+  /** D-SACK blocks received (RFC 2883). */
+  dsacks: number;
 }
 
 /** Result of {@linkcode TcpSender.onAck}. */
@@ -85,6 +103,8 @@ export type AckResult = "ok" | "unsent" | "old";
 export interface SenderOptions {
   sendBufferBytes: number;
   rto?: RtoOptions;
+  /** RACK-TLP loss detection when SACK is on (default true). */
+  rack?: boolean;
 }
 
 /** Sequence space, retransmission and congestion state of one connection. */
@@ -98,7 +118,15 @@ export class TcpSender {
     timeouts: 0,
     windowProbes: 0,
     undoneRecoveries: 0,
+    rackLosses: 0,
+    tailProbes: 0,
+    dsacks: 0,
   };
+  /** Send times of original data, for RACK. */
+  readonly originals = new OriginalTimes();
+  /** Retransmitted ranges with their send times, for RACK. */
+  readonly rtxLog = new RetransmitLog();
+  readonly rack = new RackState();
   /** Adaptive duplicate-ACK threshold and spurious-retransmit undo. */
   readonly reorder: ReorderTracker;
   cc: CongestionControl;
@@ -140,6 +168,16 @@ export class TcpSender {
 
   rtoAtMs = Infinity;
   persistAtMs = Infinity;
+  /** RACK's reordering timer (RFC 8985 6.3). */
+  rackAtMs = Infinity;
+  /** The tail loss probe timer (RFC 8985 7.2). */
+  tlpAtMs = Infinity;
+  readonly #rackEnabled: boolean;
+  #lastStampMs = -Infinity;
+  #tlpProbe = false;
+  #tlpPlanned = false;
+  /** TLP.end_seq while a probe is outstanding (RFC 8985 7.3). */
+  #tlpEnd: number | undefined;
   #persistBackoffs = 0;
   /** RTOs in a row without progress. */
   retransmits = 0;
@@ -159,6 +197,8 @@ export class TcpSender {
     this.buffer = new SendBuffer(options.sendBufferBytes);
     this.rto = new RtoEstimator(options.rto);
     this.reorder = new ReorderTracker(options.rto?.reorderTolerance ?? true);
+    // Without reordering tolerance the sender is plain RFC 6675 (duplicate-ACK counting).
+    this.#rackEnabled = (options.rack ?? true) && (options.rto?.reorderTolerance ?? true);
     this.cc = cc;
     this.iss = iss;
     this.sndUna = iss;
@@ -169,6 +209,14 @@ export class TcpSender {
     this.#recover = iss;
     this.highRxt = iss;
     this.lostEnd = iss;
+  }
+
+  /**
+   * Loss is detected by time (RACK, RFC 8985) rather than by duplicate-ACK counting (RFC 6675
+   * IsLost): with SACK, unless turned off.
+   */
+  get usesRack(): boolean {
+    return this.sackEnabled && this.#rackEnabled;
   }
 
   /** Data per segment now: the MSS less room for SACK blocks (as Linux's tcp_current_mss). */
@@ -208,9 +256,14 @@ export class TcpSender {
     const from = seqMax(this.highRxt, this.sndUna);
     let lostPending = 0;
     if (seqLt(from, this.lostEnd)) {
-      lostPending = seqDiff(this.lostEnd, from) - this.scoreboard.sackedWithin(from, this.lostEnd);
+      // Bytes the walker has yet to resend: not SACKed, not already resent (those are in the
+      // retransmit log, in flight or counted in its lostBytes).
+      lostPending = seqDiff(this.lostEnd, from) -
+        this.scoreboard.sackedWithin(from, this.lostEnd) -
+        this.rtxLog.within(from, this.lostEnd);
     }
-    return Math.max(0, out - this.scoreboard.sackedBytes - this.#renoSacked - lostPending);
+    const lost = this.#renoSacked + Math.max(0, lostPending) + this.rtxLog.lostBytes;
+    return Math.max(0, out - this.scoreboard.sackedBytes - lost);
   }
 
   /** Queues application data; returns how many bytes were taken. */
@@ -231,7 +284,11 @@ export class TcpSender {
    * `persistAtMs` when data waits for the peer's window.
    */
   nextSegment(nowMs: number, out: SegmentPlan): boolean {
-    if (this.mode !== "open" || this.#forceRtx) {
+    if (this.#tlpProbe) {
+      this.#tlpProbe = false;
+      if (this.#planTailProbe(out)) return true;
+    }
+    if (this.mode !== "open" || this.#forceRtx || this.rtxLog.lostBytes > 0) {
       const r = this.#nextRetransmission(out);
       if (r !== "none") return r === "send";
     }
@@ -239,16 +296,40 @@ export class TcpSender {
   }
 
   #nextRetransmission(out: SegmentPlan): "send" | "blocked" | "none" {
-    const from = this.scoreboard.nextUnsacked(seqMax(this.highRxt, this.sndUna));
+    const relost = this.rtxLog.firstLost();
+    if (relost !== undefined) return this.#planRetransmission(out, relost.start, relost.end);
+    const from = this.#walkerStart();
     if (!seqLt(from, this.lostEnd) || !seqLt(from, this.sndNxt)) {
       this.#forceRtx = false;
       return "none";
     }
-    // Linux: no retransmission beyond the peer's window, except the first unacked segment.
-    if (from !== this.sndUna && seqGe(from, seqAdd(this.sndUna, this.sndWnd))) return "none";
     let end = seqMin(this.lostEnd, this.sndNxt);
     const sacked = this.scoreboard.nextSackedAfter(from);
     if (sacked !== undefined) end = seqMin(end, sacked);
+    const resent = this.rtxLog.nextStartAfter(from);
+    if (resent !== undefined) end = seqMin(end, resent);
+    return this.#planRetransmission(out, from, end);
+  }
+
+  /**
+   * Where the walker resends next: from max(highRxt, SND.UNA), past what was SACKed or is
+   * already resent and in flight.
+   */
+  #walkerStart(): number {
+    let from = seqMax(this.highRxt, this.sndUna);
+    for (let i = 0; i < 64; i++) {
+      from = this.scoreboard.nextUnsacked(from);
+      const e = this.rtxLog.find(from);
+      if (e === undefined) break;
+      from = e.end;
+    }
+    return from;
+  }
+
+  /** Plans resending from `from` to at most `end`, within cwnd unless forced. */
+  #planRetransmission(out: SegmentPlan, from: number, end: number): "send" | "blocked" | "none" {
+    // Linux: no retransmission beyond the peer's window, except the first unacked segment.
+    if (from !== this.sndUna && seqGe(from, seqAdd(this.sndUna, this.sndWnd))) return "none";
     const fin = this.finQueued && seqLt(this.finSeq, end);
     this.#plan(out, from, Math.min(this.segmentBytes, seqDiff(end, from)), true, fin);
     const len = out.dataLen + (out.syn ? 1 : 0) + (out.fin ? 1 : 0);
@@ -341,6 +422,32 @@ export class TcpSender {
     this.persistAtMs = nowMs + interval;
   }
 
+  /**
+   * The tail loss probe (RFC 8985 7.3): one new segment when the peer's window allows, else
+   * the last segment sent again.
+   */
+  #planTailProbe(out: SegmentPlan): boolean {
+    if (!this.synAcked || this.outstanding === 0) return false;
+    const usable = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+    if (this.canSendData && !this.finSent && this.unsentBytes > 0 && usable > 0) {
+      this.#plan(
+        out,
+        this.sndNxt,
+        Math.min(this.segmentBytes, this.unsentBytes, usable),
+        false,
+        true,
+      );
+    } else {
+      const top = this.finSent ? this.finSeq : this.sndNxt;
+      const start = seqMax(this.sndUna, seqAdd(top, -this.segmentBytes));
+      if (this.scoreboard.isSacked(start)) return false;
+      this.#plan(out, start, seqDiff(top, start), true, true);
+    }
+    this.#tlpPlanned = true;
+    this.stats.tailProbes++;
+    return true;
+  }
+
   /** The SYN went out earlier without this sender (a SYN cookie): no RTT timing. */
   markSynSent(): void {
     this.sndNxt = seqAdd(this.iss, 1);
@@ -352,6 +459,10 @@ export class TcpSender {
     const end = seqAdd(plan.seq, plan.dataLen + (plan.syn ? 1 : 0) + (plan.fin ? 1 : 0));
     if (this.outstanding === 0) this.lastProgressMs = nowMs;
     if (plan.retransmit || seqLt(plan.seq, this.sndNxt)) {
+      if (!plan.syn) {
+        this.rtxLog.record(plan.seq, end, this.#stamp(nowMs));
+        this.originals.breakCoalescing();
+      }
       this.stats.retransmittedSegments++;
       this.lastRetransmitMs = nowMs;
       this.reorder.onRetransmit(nowMs);
@@ -365,11 +476,48 @@ export class TcpSender {
         this.#rttSeq = end;
         this.#rttStartMs = nowMs;
       }
+      this.originals.record(end, this.#stamp(nowMs));
     }
     if (seqGt(end, this.sndNxt)) this.sndNxt = end;
-    if (this.rtoAtMs === Infinity) this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 6298 5.1
+    if (this.#tlpPlanned) {
+      this.#tlpPlanned = false;
+      this.#tlpEnd = this.sndNxt;
+      this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 8985 7.3: the RTO restarts
+    } else if (this.rtoAtMs === Infinity) {
+      this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 6298 5.1
+    }
+    if (!plan.retransmit) this.#armTailProbe(nowMs);
     this.persistAtMs = Infinity;
     this.#lastSendMs = nowMs;
+  }
+
+  /**
+   * A send time for RACK: `nowMs`, made strictly increasing so that segments sent within one
+   * clock tick keep their order (RFC 8985 compares send times; the 1 ns steps are far below
+   * any timer).
+   */
+  #stamp(nowMs: number): number {
+    const t = nowMs > this.#lastStampMs ? nowMs : this.#lastStampMs + 1e-6;
+    this.#lastStampMs = t;
+    return t;
+  }
+
+  /**
+   * Arms the tail loss probe (RFC 8985 7.2): with SACK, outside recovery and with no probe
+   * out, PTO = 2*SRTT (plus the worst delayed ACK when one segment is in flight), and only
+   * when it would fire before the RTO.
+   */
+  #armTailProbe(nowMs: number): void {
+    this.tlpAtMs = Infinity;
+    if (!this.usesRack || this.mode !== "open" || this.#tlpEnd !== undefined) return;
+    if (!this.synAcked || this.outstanding === 0 || !this.rto.hasSample) return;
+    const srtt = this.rto.srttMs;
+    let pto = 2 * srtt;
+    if (this.outstanding <= this.segmentBytes) {
+      pto = Math.max(pto, 1.5 * srtt + WORST_DELAYED_ACK_MS);
+    }
+    pto = Math.max(pto, MIN_PTO_MS);
+    if (nowMs + pto < this.rtoAtMs) this.tlpAtMs = nowMs + pto;
   }
 
   /**
@@ -386,9 +534,17 @@ export class TcpSender {
     let newlySacked = 0;
     if (this.sackEnabled) {
       const b = seg.sackBlocks;
+      if (b.length >= 2 && this.#isDsack(b)) {
+        this.stats.dsacks++;
+        this.rack.onDsack(this.sndUna, this.sndNxt);
+      }
       for (let i = 0; i + 1 < b.length; i += 2) {
         const added = this.scoreboard.add(b[i]!, b[i + 1]!, this.sndUna, this.sndNxt);
-        if (added > 0) this.#checkReordering(b[i]!, highestBefore);
+        if (added > 0) {
+          this.#checkReordering(b[i]!, highestBefore);
+          if (this.usesRack) this.#delivered(seqMax(b[i]!, this.sndUna), b[i + 1]!, NaN, nowMs);
+          this.rtxLog.remove(b[i]!, b[i + 1]!);
+        }
         newlySacked += added;
       }
     }
@@ -396,6 +552,7 @@ export class TcpSender {
     const acked = seqDiff(ack, this.sndUna);
     if (acked > 0) {
       this.#checkReordering(this.sndUna, highestBefore);
+      if (this.usesRack) this.#delivered(this.sndUna, ack, seg.tsEchoMs ?? NaN, nowMs);
       this.#onNewAck(ack, acked, seg, nowMs);
     } else if (acked === 0 && this.outstanding > 0 && !seg.occupiesSequence) {
       if (newlySacked > 0 || (!windowChanged && seg.sackBlocks.length === 0)) this.#onDupAck(nowMs);
@@ -403,7 +560,68 @@ export class TcpSender {
     if (this.sndWnd > 0 && this.outstanding === 0 && this.unsentBytes === 0) {
       this.persistAtMs = Infinity;
     }
+    if (this.usesRack) {
+      this.#detectLoss(nowMs);
+      this.#armTailProbe(nowMs);
+    }
     return "ok";
+  }
+
+  /**
+   * The first SACK block reports a duplicate (RFC 2883 4): it lies below SND.UNA, or within
+   * the second block.
+   */
+  #isDsack(b: readonly number[]): boolean {
+    if (seqLe(b[1]!, this.sndUna)) return seqLt(b[0]!, b[1]!);
+    return b.length >= 4 && seqLe(b[2]!, b[0]!) && seqLe(b[1]!, b[3]!);
+  }
+
+  #delivered(start: number, end: number, echo: number, nowMs: number): void {
+    const minRtt = this.reorder.minRttMs;
+    rackOnDelivered(this.rack, this.originals, this.rtxLog, start, end, minRtt, echo, nowMs);
+  }
+
+  readonly #detect: RackDetectResult = { lostEnd: 0, marked: false, timerAtMs: Infinity };
+
+  /**
+   * RACK (RFC 8985 6.2 step 5): marks what is lost by time, arms the reordering timer, and
+   * starts a recovery when the connection was not in one.
+   */
+  #detectLoss(nowMs: number): void {
+    const sackedSegments = this.scoreboard.sackedBytes > (this.reorder.dupThresh - 1) * this.mss;
+    const reoWnd = this.rack.reoWndMs(
+      this.reorder.minRttMs,
+      this.rto.srttMs,
+      this.mode !== "open",
+      sackedSegments,
+    );
+    const r = rackDetectLoss(this.rack, this.originals, this.rtxLog, {
+      nowMs,
+      reoWndMs: reoWnd,
+      una: this.sndUna,
+      nxt: this.sndNxt,
+      lostEnd: this.lostEnd,
+      sackedWithin: (s, e) => this.scoreboard.sackedWithin(s, e),
+    }, this.#detect);
+    this.rackAtMs = r.timerAtMs;
+    if (seqGt(r.lostEnd, this.lostEnd)) this.lostEnd = r.lostEnd;
+    if (!r.marked) return;
+    this.stats.rackLosses++;
+    if (this.mode === "open") this.#enterRecovery(nowMs, true);
+  }
+
+  /** RACK's reordering timer or the tail loss probe timer expired. */
+  onLossTimers(nowMs: number): void {
+    if (nowMs >= this.rackAtMs) {
+      this.rackAtMs = Infinity;
+      this.#detectLoss(nowMs);
+    }
+    if (nowMs >= this.tlpAtMs) {
+      this.tlpAtMs = Infinity;
+      if (this.mode === "open" && this.outstanding > 0 && this.#tlpEnd === undefined) {
+        this.#tlpProbe = true;
+      }
+    }
   }
 
   /**
@@ -451,6 +669,9 @@ export class TcpSender {
     }
     this.sndUna = ack;
     this.scoreboard.advance(ack);
+    this.rtxLog.advance(ack);
+    this.originals.advance(ack);
+    if (this.#tlpEnd !== undefined && seqGe(ack, this.#tlpEnd)) this.#tlpEnd = undefined;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.#sampleRtt(ack, tsRttMs, nowMs);
     this.rto.resetBackoff();
@@ -493,6 +714,8 @@ export class TcpSender {
     this.highRxt = seqMax(this.highRxt, ack);
     this.lostEnd = ack;
     this.#forceRtx = false;
+    this.rtxLog.clearLost();
+    this.rack.onDsack(ack, this.sndNxt); // as a D-SACK would: widen reo_wnd
     this.cc.onExitRecovery(nowMs);
     this.cc.onUndo?.(prior.cwndBytes, prior.ssthreshBytes);
   }
@@ -504,6 +727,7 @@ export class TcpSender {
         return;
       }
       // Partial ACK (RFC 6582 3.2 step 3 / RFC 6675): the next hole is lost too.
+      if (this.usesRack) return;
       if (this.sackEnabled) {
         this.lostEnd = seqMax(this.lostEnd, this.#sackLostBoundary());
       } else {
@@ -524,11 +748,15 @@ export class TcpSender {
     this.mode = "open";
     this.dupAcks = 0;
     this.#renoSacked = 0;
+    // Losses found among data sent during the recovery start a new episode (RFC 6675 5.1).
+    this.lostEnd = this.sndUna;
+    this.rack.onRecoveryEnd();
     this.cc.onExitRecovery(nowMs);
   }
 
   #onDupAck(nowMs: number): void {
     this.dupAcks++;
+    if (this.usesRack) return; // RACK decides what is lost (RFC 8985 6.2)
     if (this.mode === "recovery") {
       if (this.sackEnabled) {
         this.lostEnd = seqMax(this.lostEnd, this.#sackLostBoundary());
@@ -545,7 +773,7 @@ export class TcpSender {
     this.#enterRecovery(nowMs);
   }
 
-  #enterRecovery(nowMs: number): void {
+  #enterRecovery(nowMs: number, byRack = false): void {
     this.stats.fastRecoveries++;
     const extent = this.scoreboard.highestSacked ??
       seqMin(seqAdd(this.sndUna, this.dupAcks * this.mss), this.sndNxt);
@@ -558,9 +786,13 @@ export class TcpSender {
     this.recoveryPoint = this.sndNxt;
     this.#recover = this.sndNxt;
     this.highRxt = this.sndUna;
+    this.#tlpEnd = undefined;
+    this.tlpAtMs = Infinity;
     const first = seqMin(seqAdd(this.sndUna, this.mss), this.sndNxt);
-    if (this.sackEnabled) {
-      this.lostEnd = seqMax(first, this.#sackLostBoundary());
+    if (byRack) {
+      this.lostEnd = seqMax(this.lostEnd, this.#sackLostBoundary());
+    } else if (this.sackEnabled) {
+      this.lostEnd = seqMax(seqMax(first, this.lostEnd), this.#sackLostBoundary());
     } else {
       this.lostEnd = first;
       this.#renoSacked = Math.min(this.dupAcks * this.mss, Math.max(0, this.outstanding - 1));
@@ -592,7 +824,14 @@ export class TcpSender {
     this.#recover = this.sndNxt;
     this.highRxt = this.sndUna;
     this.lostEnd = this.sndNxt;
-    this.scoreboard.clear(); // RFC 2018 8: the receiver may have reneged
+    // RFC 2018 8: the receiver may have reneged. Like Linux, keep the SACK information on a
+    // first timeout (resending what was SACKed costs a window); a repeated one clears it.
+    if (this.retransmits > 1) this.scoreboard.clear();
+    this.rtxLog.clear();
+    this.rackAtMs = Infinity;
+    this.tlpAtMs = Infinity;
+    this.#tlpEnd = undefined;
+    this.#tlpProbe = false;
     this.#renoSacked = 0;
     this.dupAcks = 0;
     this.#rttSeq = -1;

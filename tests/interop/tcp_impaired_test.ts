@@ -1,12 +1,12 @@
 /**
  * Transfers between our TCP and the Linux kernel's through a bad wire: tcp_peer.ts runs with
  * `--impair loss=5%,delay=10ms,reorder=25%,duplicate=5%` on both directions (as the appliance's
- * --impair does), and the data must still arrive intact (sha256 equal) both ways.
+ * --impair does), and 100 MB must still arrive intact (sha256 equal) both ways.
  *
- * Size: 5 MB each way rather than 100 MB. At this loss our sender (NewReno with SACK, fixed
- * duplicate-ACK threshold) moves roughly 0.7-0.8 MB/s (0.2-0.3 before reordering tolerance) against 25% reordering, the kernel's
- * (CUBIC with RACK) 1-1.5 MB/s, so 10 MB alone would take ~45 s one way. The throughput is
- * logged, never asserted.
+ * At this loss both ends are bound by loss-based congestion control (a halving every few dozen
+ * segments); with RACK-TLP on our side and D-SACKs from our receiver (which let the kernel undo
+ * its spurious retransmissions) each direction moves roughly 1-2.5 MB/s, so the test takes about
+ * two minutes. The throughput is logged, never asserted.
  */
 
 import { assertEquals } from "@std/assert";
@@ -26,17 +26,17 @@ import {
   waitRecord,
 } from "./fixtures/tcp_harness.ts";
 
-const BYTES = 5_000_000;
+const BYTES = 100_000_000;
 const IMPAIR = "loss=5%,delay=10ms,reorder=25%,duplicate=5%";
 
-interopTest(`5 MB each way through --impair ${IMPAIR}`, async () => {
+interopTest(`100 MB each way through --impair ${IMPAIR}`, async () => {
   await withNamespace(async (ns) => {
     await setUpTap(ns);
     const server = await startPeer(ns, ["sink", "7101", "--reply", "100000", "--impair", IMPAIR]);
     // A lost ping is fine here: the loss is the point.
     await ping(ns);
     const sent = only(
-      await runKernel(ns, ["send", DEVICE, "7101", String(BYTES)], 90_000),
+      await runKernel(ns, ["send", DEVICE, "7101", String(BYTES)], 400_000),
       "conn",
     );
     const got = await waitRecord(server, "conn", 20_000);
@@ -57,7 +57,7 @@ interopTest(`5 MB each way through --impair ${IMPAIR}`, async () => {
     const sink = spawnKernel(ns, ["sink", "7102", "--reply", "100000"]);
     await waitRecord(sink, "ready", 10_000);
     const client = await startPeer(ns, ["send", HOST, "7102", String(BYTES), "--impair", IMPAIR]);
-    const ours = await waitRecord(client, "conn", 100_000);
+    const ours = await waitRecord(client, "conn", 400_000);
     const theirs = await waitRecord(sink, "conn", 20_000);
     assertEquals(ours.error, null);
     assertEquals(theirs.error, null);
@@ -76,4 +76,4 @@ interopTest(`5 MB each way through --impair ${IMPAIR}`, async () => {
     });
     console.log(`  kernel: ${nstat.stdout.split("\n").slice(1).join(" ").replace(/\s+/g, " ")}`);
   }, "tcp-impaired");
-}, { timeoutMs: 170_000 });
+}, { timeoutMs: 900_000 });
