@@ -174,6 +174,7 @@ class Instance {
       mac: config.mac,
       events: context.events,
       requestPoll: context.wake,
+      tcp: { maxConnections: config.maxConnections },
     });
     if (config.ip !== null) {
       const { address, prefixLength } = config.ip;

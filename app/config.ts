@@ -59,6 +59,8 @@ export interface Config {
   impair: ImpairSpec | null;
   /** Use the vnet header and offloads (false with --no-offload). */
   offload: boolean;
+  /** Most TCP connections at once, in every state (TcpConfig.maxConnections). */
+  maxConnections: number;
   /** --help was given: print HELP and exit 0 (the other fields are then defaults). */
   help: boolean;
 }
@@ -83,7 +85,10 @@ const DEFAULTS = {
   stateDir: "./.state",
   ntpServer: "pool.ntp.org",
   logLevel: "info" as LogLevel,
+  maxConnections: 1024,
 };
+/** Upper bound of --max-connections (each idle connection costs ~40 KiB). */
+export const MAX_CONNECTIONS_LIMIT = 100_000;
 
 /** The --help text. */
 export const HELP = `Usage: mip-tap [options]
@@ -113,6 +118,7 @@ Options:
   --pcap FILE          write every frame in and out to FILE in pcap format (default off)
   --impair SPEC        fault injection, e.g. loss=5%,delay=10ms,reorder=2%,seed=7 (default off)
   --no-offload         do not use the vnet header and checksum/segmentation offloads
+  --max-connections N  most TCP connections at once, 1-${MAX_CONNECTIONS_LIMIT} (default ${DEFAULTS.maxConnections})
   -h, --help           show this help and exit`;
 
 const STRING_FLAGS = [
@@ -133,6 +139,7 @@ const STRING_FLAGS = [
   "log-level",
   "pcap",
   "impair",
+  "max-connections",
 ] as const;
 type StringFlag = typeof STRING_FLAGS[number];
 const BOOLEAN_FLAGS = ["dhcp-server", "no-offload", "help", "v"] as const;
@@ -184,6 +191,7 @@ export function parseConfig(args: string[], options: ParseOptions = {}): Config 
     pcap: value(raw, "pcap", null, checkPath),
     impair: value(raw, "impair", null, parseImpairSpec),
     offload: !raw.booleans["no-offload"],
+    maxConnections: value(raw, "max-connections", DEFAULTS.maxConnections, parseMaxConnections),
     help: raw.booleans.help,
   };
   config.gateway = value(raw, "gateway", null, (text) => parseGateway(text, config.ip));
@@ -376,6 +384,16 @@ export function parsePort(text: string, min: number): number {
   return port;
 }
 
+function parseMaxConnections(text: string): number {
+  const n = /^[0-9]{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_CONNECTIONS_LIMIT)) {
+    throw new RangeError(
+      `Cannot parse --max-connections '${text}': expected an integer 1-${MAX_CONNECTIONS_LIMIT}`,
+    );
+  }
+  return n;
+}
+
 function checkPath(text: string): string {
   if (text.includes("\0")) throw new TypeError("Cannot use a path containing a NUL character");
   return text;
@@ -439,6 +457,7 @@ export function describeConfig(config: Config): string {
     `pcap=${config.pcap ?? "off"}`,
     `impair=${impair}`,
     `offload=${config.offload ? "on" : "off"}`,
+    `max-connections=${config.maxConnections}`,
   ].join(" ");
 }
 

@@ -52,6 +52,7 @@ Deno.test("parseConfig: defaults", () => {
     pcap: null,
     impair: null,
     offload: true,
+    maxConnections: 1024,
     help: false,
   });
 });
@@ -91,6 +92,8 @@ Deno.test("parseConfig: every flag with a good value", () => {
     "--impair",
     "loss=5%,delay=10ms,seed=7",
     "--no-offload",
+    "--max-connections",
+    "12000",
   ]);
   assertEquals(config.iface, "mip_t.0-a");
   assertEquals(config.mac, Uint8Array.of(0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f));
@@ -116,6 +119,7 @@ Deno.test("parseConfig: every flag with a good value", () => {
     seed: 7,
   });
   assertEquals(config.offload, false);
+  assertEquals(config.maxConnections, 12000);
 });
 
 Deno.test("parseConfig: -v means debug and wins over --log-level", () => {
@@ -157,6 +161,14 @@ const BAD: [string[], string][] = [
   [["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
   [["--tls-key", "k.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
   [["--bogus"], "unknown option '--bogus'"],
+  [
+    ["--max-connections", "0"],
+    "--max-connections '0': Cannot parse --max-connections '0': expected an integer 1-100000",
+  ],
+  [
+    ["--max-connections", "1e5"],
+    "--max-connections '1e5': Cannot parse --max-connections '1e5': expected an integer 1-100000",
+  ],
   [["--bogus=1"], "unknown option '--bogus'"],
   [["-x"], "unknown option '-x'"],
   [["--no-dhcp-server"], "unknown option '--no-dhcp-server'"],
@@ -363,6 +375,7 @@ Deno.test("HELP documents every flag, one line each, with defaults", () => {
     "--pcap FILE",
     "--impair SPEC",
     "--no-offload",
+    "--max-connections N",
     "-h, --help",
   ];
   const lines = HELP.split("\n");
@@ -386,6 +399,7 @@ Deno.test("HELP documents every flag, one line each, with defaults", () => {
         "pool.ntp.org",
       ],
       ["--log-level", "info"],
+      ["--max-connections", "1024"],
     ]
   ) {
     const line = lines.find((l) => l.trimStart().startsWith(`${flag} `))!;
