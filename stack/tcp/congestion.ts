@@ -17,7 +17,7 @@ export interface AckEvent {
   flightBytes: number;
   /** The sender was limited by cwnd (not by the application or the peer's window). */
   cwndLimited: boolean;
-  /** RTT sample of this ACK in ms, or NaN. */
+  /** The smoothed RTT in ms (RFC 6298 SRTT), or NaN before the first sample. */
   rttMs: number;
   nowMs: number;
 }

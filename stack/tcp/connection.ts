@@ -555,11 +555,11 @@ export class TcpConnection {
       r.delayedAckAtMs = Infinity;
       r.ackNow = true;
     }
+    if (nowMs >= this.sender.rackAtMs || nowMs >= this.sender.tlpAtMs) {
+      this.sender.onLossTimers(nowMs); // first: a due probe postpones the RTO
+    }
     if (nowMs >= this.sender.rtoAtMs) this.#onRetransmitTimer(nowMs);
     if (this.state === "CLOSED") return;
-    if (nowMs >= this.sender.rackAtMs || nowMs >= this.sender.tlpAtMs) {
-      this.sender.onLossTimers(nowMs);
-    }
     if (nowMs >= this.sender.persistAtMs) this.#onPersistTimer(nowMs);
     if (!this.closed && nowMs >= this.#keepAlive.atMs) this.#onKeepAliveTimer(nowMs);
     if (!this.closed && nowMs >= this.#stateTimerAtMs) {

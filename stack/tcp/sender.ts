@@ -94,6 +94,8 @@ export interface SenderStats {
   tailProbes: number;
   /** D-SACK blocks received (RFC 2883). */
   dsacks: number;
+  /** Tail loss probes that repaired a loss (RFC 8985 7.4.2), each a congestion response. */
+  tailLossRepairs: number;
 }
 
 /** Result of {@linkcode TcpSender.onAck}. */
@@ -121,6 +123,7 @@ export class TcpSender {
     rackLosses: 0,
     tailProbes: 0,
     dsacks: 0,
+    tailLossRepairs: 0,
   };
   /** Send times of original data, for RACK. */
   readonly originals = new OriginalTimes();
@@ -178,6 +181,10 @@ export class TcpSender {
   #tlpPlanned = false;
   /** TLP.end_seq while a probe is outstanding (RFC 8985 7.3). */
   #tlpEnd: number | undefined;
+  /** The outstanding probe resent old data (TLP.is_retrans). */
+  #tlpRetrans = false;
+  /** The probe was acknowledged; the next ACK tells whether a D-SACK says it was a copy. */
+  #tlpAwaitingDsack = false;
   #persistBackoffs = 0;
   /** RTOs in a row without progress. */
   retransmits = 0;
@@ -482,6 +489,8 @@ export class TcpSender {
     if (this.#tlpPlanned) {
       this.#tlpPlanned = false;
       this.#tlpEnd = this.sndNxt;
+      this.#tlpRetrans = plan.retransmit;
+      this.#tlpAwaitingDsack = false;
       this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 8985 7.3: the RTO restarts
     } else if (this.rtoAtMs === Infinity) {
       this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 6298 5.1
@@ -504,8 +513,8 @@ export class TcpSender {
 
   /**
    * Arms the tail loss probe (RFC 8985 7.2): with SACK, outside recovery and with no probe
-   * out, PTO = 2*SRTT (plus the worst delayed ACK when one segment is in flight), and only
-   * when it would fire before the RTO.
+   * out, PTO = 2*SRTT (plus the worst delayed ACK when one segment is in flight), at the
+   * latest when the RTO would expire.
    */
   #armTailProbe(nowMs: number): void {
     this.tlpAtMs = Infinity;
@@ -517,7 +526,7 @@ export class TcpSender {
       pto = Math.max(pto, 1.5 * srtt + WORST_DELAYED_ACK_MS);
     }
     pto = Math.max(pto, MIN_PTO_MS);
-    if (nowMs + pto < this.rtoAtMs) this.tlpAtMs = nowMs + pto;
+    this.tlpAtMs = Math.min(nowMs + pto, this.rtoAtMs); // the probe goes first (RFC 8985 7.2)
   }
 
   /**
@@ -532,9 +541,11 @@ export class TcpSender {
     const windowChanged = this.#updateWindow(seg);
     const highestBefore = this.scoreboard.highestSacked;
     let newlySacked = 0;
+    let dsack = false;
     if (this.sackEnabled) {
       const b = seg.sackBlocks;
       if (b.length >= 2 && this.#isDsack(b)) {
+        dsack = true;
         this.stats.dsacks++;
         this.rack.onDsack(this.sndUna, this.sndNxt);
       }
@@ -561,10 +572,35 @@ export class TcpSender {
       this.persistAtMs = Infinity;
     }
     if (this.usesRack) {
+      this.#tailProbeOnAck(dsack, nowMs);
       this.#detectLoss(nowMs);
       this.#armTailProbe(nowMs);
     }
     return "ok";
+  }
+
+  /**
+   * TLP_process_ack (RFC 8985 7.4.2): once the probe is acknowledged, a probe of new data
+   * needs nothing; a resent probe that no D-SACK calls a copy (on its ACK or the next one)
+   * repaired a loss, which gets the congestion response of one recovery.
+   */
+  #tailProbeOnAck(dsack: boolean, nowMs: number): void {
+    const end = this.#tlpEnd;
+    if (end === undefined) return;
+    if (this.#tlpAwaitingDsack) {
+      this.#tlpEnd = undefined;
+      this.#tlpAwaitingDsack = false;
+      if (!dsack && this.mode === "open") {
+        this.stats.tailLossRepairs++;
+        // The flight is gone by now: reduce from cwnd, as Linux's tcp_process_tlp_ack.
+        this.cc.onEnterRecovery(this.cc.cwndBytes, nowMs);
+        this.cc.onExitRecovery(nowMs);
+      }
+      return;
+    }
+    if (seqLt(this.sndUna, end)) return;
+    if (!this.#tlpRetrans || dsack) this.#tlpEnd = undefined;
+    else this.#tlpAwaitingDsack = true;
   }
 
   /**
@@ -620,6 +656,7 @@ export class TcpSender {
       this.tlpAtMs = Infinity;
       if (this.mode === "open" && this.outstanding > 0 && this.#tlpEnd === undefined) {
         this.#tlpProbe = true;
+        this.rtoAtMs = nowMs + this.rto.timeoutMs; // RFC 8985 7.3: the RTO waits for the probe
       }
     }
   }
@@ -671,7 +708,6 @@ export class TcpSender {
     this.scoreboard.advance(ack);
     this.rtxLog.advance(ack);
     this.originals.advance(ack);
-    if (this.#tlpEnd !== undefined && seqGe(ack, this.#tlpEnd)) this.#tlpEnd = undefined;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.#sampleRtt(ack, tsRttMs, nowMs);
     this.rto.resetBackoff();
@@ -741,7 +777,8 @@ export class TcpSender {
     this.dupAcks = 0;
     const cwndLimited = this.#cwndBlocked || flightBefore * 2 >= this.cc.cwndBytes;
     this.#cwndBlocked = false;
-    this.cc.onAck({ ackedBytes: acked, flightBytes: flightBefore, cwndLimited, rttMs: NaN, nowMs });
+    const rttMs = this.rto.srttMs;
+    this.cc.onAck({ ackedBytes: acked, flightBytes: flightBefore, cwndLimited, rttMs, nowMs });
   }
 
   #exitRecovery(nowMs: number): void {
@@ -837,7 +874,9 @@ export class TcpSender {
     this.#rttSeq = -1;
     this.#forceRtx = true;
     this.rto.backoff();
-    this.rtoAtMs = nowMs + this.rto.timeoutMs;
+    // The next expiry, but no later than the user timeout (as Linux's
+    // tcp_clamp_rto_to_user_timeout), so the abort comes on time.
+    this.rtoAtMs = Math.min(nowMs + this.rto.timeoutMs, this.lastProgressMs + userTimeoutMs);
     return true;
   }
 

@@ -274,6 +274,36 @@ Deno.test("tlp: a lost tail is probed after 2*SRTT instead of waiting for the RT
   assert(on.ms < off.ms, `${on.ms} ms with TLP, ${off.ms} ms without`);
 });
 
+Deno.test("tlp: a probe that alone repairs a lost tail gets one congestion response", async () => {
+  const net = new TestNet({ aToB: { delayMs: 20 }, bToA: { delayMs: 20 } });
+  const { client, server } = await net.connectPair(80);
+  const sender = client.connection.sender;
+  const reading = readAll(server);
+  let first: number | undefined;
+  let dropped = 0;
+  net.tap = (from, seg) => {
+    const s = parseSegment(seg);
+    if (from !== net.a || s.payload.length === 0) return true;
+    first ??= s.seq;
+    const end = ((s.seq - first) >>> 0) + s.payload.length;
+    if (end !== 100_000 || dropped > 0) return true;
+    dropped++; // the last segment of the first burst, once
+    return false;
+  };
+  await net.settle(writeAll(client, pattern(100_000, 1)));
+  await net.advance(1000);
+  assertEquals(dropped, 1);
+  assertEquals([sender.stats.tailProbes, sender.stats.timeouts], [1, 0]);
+  assertEquals(sender.outstanding, 0);
+  const cwnd = sender.cc.cwndBytes;
+  // The next burst's first ACK brings no D-SACK for the probe: the response happens then.
+  await net.settle(writeAll(client, pattern(100_000, 2)).then(() => client.closeWrite()));
+  assertEquals((await net.settle(reading)).length, 200_000);
+  assertEquals(sender.stats.tailLossRepairs, 1);
+  assertEquals(sender.stats.fastRecoveries, 0);
+  assert(sender.cc.ssthreshBytes <= Math.ceil(cwnd / 2), `${sender.cc.ssthreshBytes} vs ${cwnd}`);
+});
+
 Deno.test("d-sack: spurious retransmissions on a reordering path come back as D-SACKs", async () => {
   const path = { delayMs: 10, reorderPercent: 25 };
   const net = new TestNet({ seed: 4, aToB: path, bToA: path });
