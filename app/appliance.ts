@@ -25,6 +25,7 @@ import { EventLog } from "../stack/events.ts";
 import { ImpairedLink, type Link, type RxMeta } from "../stack/link.ts";
 import { SntpClient } from "../stack/sntp.ts";
 import { Stack } from "../stack/stack.ts";
+import { CONGESTION_CONTROLS } from "../stack/tcp/config.ts";
 import { formatIpv4, formatMac, macEquals } from "../stack/wire/address.ts";
 import { PcapLink, PcapWriter, Pump, type PumpStack, TapDevice } from "../tap/mod.ts";
 
@@ -174,7 +175,10 @@ class Instance {
       mac: config.mac,
       events: context.events,
       requestPoll: context.wake,
-      tcp: { maxConnections: config.maxConnections },
+      tcp: {
+        maxConnections: config.maxConnections,
+        congestionControl: CONGESTION_CONTROLS[config.congestionControl],
+      },
     });
     if (config.ip !== null) {
       const { address, prefixLength } = config.ip;

@@ -9,6 +9,7 @@
 
 import { parseArgs } from "@std/cli/parse-args";
 import { type ImpairSpec, parseImpairSpec } from "../stack/impair.ts";
+import { CONGESTION_CONTROLS } from "../stack/tcp/config.ts";
 import {
   formatIpv4,
   formatMac,
@@ -61,6 +62,8 @@ export interface Config {
   offload: boolean;
   /** Most TCP connections at once, in every state (TcpConfig.maxConnections). */
   maxConnections: number;
+  /** TCP congestion controller: a key of CONGESTION_CONTROLS. */
+  congestionControl: string;
   /** --help was given: print HELP and exit 0 (the other fields are then defaults). */
   help: boolean;
 }
@@ -86,6 +89,7 @@ const DEFAULTS = {
   ntpServer: "pool.ntp.org",
   logLevel: "info" as LogLevel,
   maxConnections: 1024,
+  congestionControl: "newreno",
 };
 /** Upper bound of --max-connections (each idle connection costs ~40 KiB). */
 export const MAX_CONNECTIONS_LIMIT = 100_000;
@@ -119,6 +123,9 @@ Options:
   --impair SPEC        fault injection, e.g. loss=5%,delay=10ms,reorder=2%,seed=7 (default off)
   --no-offload         do not use the vnet header and checksum/segmentation offloads
   --max-connections N  most TCP connections at once, 1-${MAX_CONNECTIONS_LIMIT} (default ${DEFAULTS.maxConnections})
+  --congestion-control CC  TCP congestion control: ${
+  Object.keys(CONGESTION_CONTROLS).join(" or ")
+} (default ${DEFAULTS.congestionControl})
   -h, --help           show this help and exit`;
 
 const STRING_FLAGS = [
@@ -140,6 +147,7 @@ const STRING_FLAGS = [
   "pcap",
   "impair",
   "max-connections",
+  "congestion-control",
 ] as const;
 type StringFlag = typeof STRING_FLAGS[number];
 const BOOLEAN_FLAGS = ["dhcp-server", "no-offload", "help", "v"] as const;
@@ -192,6 +200,12 @@ export function parseConfig(args: string[], options: ParseOptions = {}): Config 
     impair: value(raw, "impair", null, parseImpairSpec),
     offload: !raw.booleans["no-offload"],
     maxConnections: value(raw, "max-connections", DEFAULTS.maxConnections, parseMaxConnections),
+    congestionControl: value(
+      raw,
+      "congestion-control",
+      DEFAULTS.congestionControl,
+      parseCongestionControl,
+    ),
     help: raw.booleans.help,
   };
   config.gateway = value(raw, "gateway", null, (text) => parseGateway(text, config.ip));
@@ -394,6 +408,14 @@ function parseMaxConnections(text: string): number {
   return n;
 }
 
+function parseCongestionControl(text: string): string {
+  if (!Object.hasOwn(CONGESTION_CONTROLS, text)) {
+    const names = Object.keys(CONGESTION_CONTROLS).join(" or ");
+    throw new TypeError(`Cannot use congestion control '${text}': expected ${names}`);
+  }
+  return text;
+}
+
 function checkPath(text: string): string {
   if (text.includes("\0")) throw new TypeError("Cannot use a path containing a NUL character");
   return text;
@@ -458,6 +480,7 @@ export function describeConfig(config: Config): string {
     `impair=${impair}`,
     `offload=${config.offload ? "on" : "off"}`,
     `max-connections=${config.maxConnections}`,
+    `congestion-control=${config.congestionControl}`,
   ].join(" ");
 }
 

@@ -53,6 +53,7 @@ Deno.test("parseConfig: defaults", () => {
     impair: null,
     offload: true,
     maxConnections: 1024,
+    congestionControl: "newreno",
     help: false,
   });
 });
@@ -94,6 +95,8 @@ Deno.test("parseConfig: every flag with a good value", () => {
     "--no-offload",
     "--max-connections",
     "12000",
+    "--congestion-control",
+    "cubic",
   ]);
   assertEquals(config.iface, "mip_t.0-a");
   assertEquals(config.mac, Uint8Array.of(0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f));
@@ -120,6 +123,7 @@ Deno.test("parseConfig: every flag with a good value", () => {
   });
   assertEquals(config.offload, false);
   assertEquals(config.maxConnections, 12000);
+  assertEquals(config.congestionControl, "cubic");
 });
 
 Deno.test("parseConfig: -v means debug and wins over --log-level", () => {
@@ -161,6 +165,10 @@ const BAD: [string[], string][] = [
   [["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
   [["--tls-key", "k.pem"], "--tls-cert and --tls-key go together: give both, or neither"],
   [["--bogus"], "unknown option '--bogus'"],
+  [
+    ["--congestion-control", "bbr"],
+    "--congestion-control 'bbr': Cannot use congestion control 'bbr': expected newreno or cubic",
+  ],
   [
     ["--max-connections", "0"],
     "--max-connections '0': Cannot parse --max-connections '0': expected an integer 1-100000",
@@ -376,6 +384,7 @@ Deno.test("HELP documents every flag, one line each, with defaults", () => {
     "--impair SPEC",
     "--no-offload",
     "--max-connections N",
+    "--congestion-control CC",
     "-h, --help",
   ];
   const lines = HELP.split("\n");
@@ -400,6 +409,7 @@ Deno.test("HELP documents every flag, one line each, with defaults", () => {
       ],
       ["--log-level", "info"],
       ["--max-connections", "1024"],
+      ["--congestion-control", "newreno"],
     ]
   ) {
     const line = lines.find((l) => l.trimStart().startsWith(`${flag} `))!;

@@ -5,6 +5,13 @@
  */
 
 import { type CongestionControlFactory, newReno } from "./congestion.ts";
+import { cubic } from "./cubic.ts";
+
+/** The controllers by name (`--congestion-control`); the first is the default. */
+export const CONGESTION_CONTROLS: Readonly<Record<string, CongestionControlFactory>> = {
+  newreno: newReno,
+  cubic,
+};
 import type { RtoOptions } from "./rto.ts";
 
 /** Options for {@linkcode TcpLayer}; every field has a default. */
