@@ -103,7 +103,10 @@ export class NewReno implements CongestionControl {
 
   onEnterRecovery(flightBytes: number, _nowMs: number): void {
     // RFC 5681 3.2 eq. 4; RFC 6675 5 step 4.2 sets cwnd = ssthresh and lets the pipe govern.
-    this.#ssthresh = Math.max(Math.floor(flightBytes / 2), 2 * this.#mss);
+    // FlightSize counts SACKed data, so half of it can exceed cwnd: a loss never raises the
+    // window, it then stays where it was.
+    const half = Math.min(Math.floor(flightBytes / 2), this.#cwnd);
+    this.#ssthresh = Math.max(half, 2 * this.#mss);
     this.#cwnd = this.#ssthresh;
     this.#bytesAcked = 0;
   }

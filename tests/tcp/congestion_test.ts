@@ -59,3 +59,13 @@ Deno.test("congestion: restart after idle (RFC 5681 4.1)", () => {
   cc.onIdle(0);
   assertEquals(cc.cwndBytes, 10 * MSS);
 });
+
+Deno.test("congestion: a loss never raises the window, even when FlightSize / 2 exceeds it", () => {
+  const cc = new NewReno(MSS);
+  assertEquals(cc.cwndBytes, 10 * MSS);
+  // FlightSize (RFC 5681) counts SACKed data: 30 segments outstanding with cwnd at 10.
+  cc.onEnterRecovery(30 * MSS, 0);
+  assertEquals([cc.cwndBytes, cc.ssthreshBytes], [10 * MSS, 10 * MSS]);
+  cc.onEnterRecovery(12 * MSS, 0);
+  assertEquals([cc.cwndBytes, cc.ssthreshBytes], [6 * MSS, 6 * MSS]);
+});
