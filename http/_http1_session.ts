@@ -113,64 +113,155 @@ class ContinueGate {
 }
 
 /**
- * Closes the connection when a single read or write makes no progress for `ms`: bounds how
- * long a client that stalls its request body, or stops reading the response, holds a slot.
+ * One timer for every deadline of a session, re-armed lazily: an operation only notes its
+ * start time, and the timer, when it fires, runs `onDue` (which handles what expired and says
+ * when to come back). A keep-alive connection so pays one timer call per deadline period, not
+ * one per request and per write.
+ */
+class SessionTimer {
+  readonly #onDue: (nowMs: number) => number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedMs = Infinity;
+  #disposed = false;
+
+  /** `onDue(nowMs)` handles expired deadlines and returns the next one (or Infinity). */
+  constructor(onDue: (nowMs: number) => number) {
+    this.#onDue = onDue;
+  }
+
+  /** Makes sure the timer fires at `dueMs` (performance.now() time) or earlier. */
+  ensure(dueMs: number): void {
+    if (dueMs >= this.#armedMs || this.#disposed) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#armedMs = dueMs;
+    this.#timer = setTimeout(this.#fire, Math.max(0, Math.ceil(dueMs - performance.now())));
+  }
+
+  /** Clears the timer for good. */
+  dispose(): void {
+    this.#disposed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedMs = Infinity;
+    const next = this.#onDue(performance.now());
+    if (next < Infinity) this.ensure(next);
+  };
+}
+
+/**
+ * Closes the connection when a read or write makes no progress for `ms`: bounds how long a
+ * client that stalls its request body, or stops reading the response, holds a slot. Reads and
+ * writes are watched separately; while several of a kind overlap, each one that settles counts
+ * as progress.
  */
 class IoWatchdog implements Pick<Conn, "read" | "write"> {
   readonly #conn: Conn;
   readonly #ms: number;
+  readonly #timer: SessionTimer;
   readonly #onTimeout: () => void;
   /** Whether reads are timed (while a request is being handled; not while idle). */
   timeReads = false;
+  #reads = 0;
+  #readSinceMs = 0;
+  #writes = 0;
+  #writeSinceMs = 0;
 
-  constructor(conn: Conn, ms: number, onTimeout: () => void) {
+  constructor(conn: Conn, ms: number, timer: SessionTimer, onTimeout: () => void) {
     this.#conn = conn;
     this.#ms = ms;
+    this.#timer = timer;
     this.#onTimeout = onTimeout;
   }
 
   read(p: Uint8Array): Promise<number | null> {
-    const work = this.#conn.read(p);
-    return this.timeReads ? this.#timed(work) : work;
+    return this.timeReads ? this.#timedRead(p) : this.#conn.read(p);
   }
 
-  write(p: Uint8Array): Promise<number> {
-    return this.#timed(this.#conn.write(p));
+  async write(p: Uint8Array): Promise<number> {
+    if (this.#writes++ === 0) this.#writeSinceMs = this.#start();
+    try {
+      return await this.#conn.write(p);
+    } finally {
+      if (--this.#writes > 0) this.#writeSinceMs = performance.now();
+    }
   }
 
-  #timed<T>(work: Promise<T>): Promise<T> {
-    const timer = setTimeout(() => {
-      this.#onTimeout();
-      closeQuietly(this.#conn);
-    }, this.#ms);
-    return work.finally(() => clearTimeout(timer));
+  async #timedRead(p: Uint8Array): Promise<number | null> {
+    if (this.#reads++ === 0) this.#readSinceMs = this.#start();
+    try {
+      return await this.#conn.read(p);
+    } finally {
+      if (--this.#reads > 0) this.#readSinceMs = performance.now();
+    }
+  }
+
+  #start(): number {
+    const nowMs = performance.now();
+    this.#timer.ensure(nowMs + this.#ms);
+    return nowMs;
+  }
+
+  /** For the session timer: closes the connection if an operation stalled; the next due time. */
+  check(nowMs: number): number {
+    const due = Math.min(
+      this.#reads > 0 ? this.#readSinceMs + this.#ms : Infinity,
+      this.#writes > 0 ? this.#writeSinceMs + this.#ms : Infinity,
+    );
+    if (due > nowMs) return due;
+    this.#onTimeout();
+    closeQuietly(this.#conn);
+    return Infinity;
   }
 }
 
-/** A timer raced against reads. */
-class Deadline {
-  readonly #timer: ReturnType<typeof setTimeout>;
-  readonly #expired: Promise<typeof TIMEOUT>;
+/** The time limit of the head being awaited, raced against its reads. */
+class HeadDeadline {
+  readonly #timer: SessionTimer;
+  #dueMs = Infinity;
+  #expire: ((value: typeof TIMEOUT) => void) | undefined;
   /** The read still in flight when the deadline won the race. */
   pending: Promise<unknown> | undefined;
 
-  constructor(ms: number) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    this.#expired = new Promise((resolve) => timer = setTimeout(() => resolve(TIMEOUT), ms));
-    this.#timer = timer!;
+  constructor(timer: SessionTimer) {
+    this.#timer = timer;
+  }
+
+  /** Starts a new limit of `ms` from now (ends the previous one). */
+  start(ms: number): void {
+    this.#dueMs = performance.now() + ms;
+    this.pending = undefined;
+  }
+
+  /** No limit until the next `start`. */
+  cancel(): void {
+    this.#dueMs = Infinity;
   }
 
   async race<T>(work: Promise<T>): Promise<T | typeof TIMEOUT> {
-    const result = await Promise.race([work, this.#expired]);
-    if (result === TIMEOUT) {
-      work.catch(() => {});
-      this.pending = work;
+    this.#timer.ensure(this.#dueMs);
+    const expired = new Promise<typeof TIMEOUT>((resolve) => this.#expire = resolve);
+    try {
+      const result = await Promise.race([work, expired]);
+      if (result === TIMEOUT) {
+        work.catch(() => {});
+        this.pending = work;
+      }
+      return result;
+    } finally {
+      this.#expire = undefined;
     }
-    return result;
   }
 
-  cancel(): void {
-    clearTimeout(this.#timer);
+  /** For the session timer: ends a race past the limit; the next due time. */
+  check(nowMs: number): number {
+    if (this.#expire === undefined) return Infinity;
+    if (nowMs < this.#dueMs) return this.#dueMs;
+    this.#expire(TIMEOUT);
+    return Infinity;
   }
 }
 
@@ -180,13 +271,24 @@ export class Http1Session {
   readonly #ctx: SessionContext;
   readonly #reader: ConnReader;
   readonly #io: IoWatchdog;
+  readonly #timer: SessionTimer;
+  readonly #head: HeadDeadline;
   #idle = true;
   #unreadBody = false;
 
   constructor(conn: Conn, ctx: SessionContext) {
     this.#conn = conn;
     this.#ctx = ctx;
-    this.#io = new IoWatchdog(conn, ctx.limits.ioTimeoutMs, () => ctx.counters.drop("io-timeout"));
+    this.#timer = new SessionTimer((nowMs) =>
+      Math.min(this.#head.check(nowMs), this.#io.check(nowMs))
+    );
+    this.#head = new HeadDeadline(this.#timer);
+    this.#io = new IoWatchdog(
+      conn,
+      ctx.limits.ioTimeoutMs,
+      this.#timer,
+      () => ctx.counters.drop("io-timeout"),
+    );
     this.#reader = new ConnReader(this.#io, Math.max(ctx.limits.maxHeaderBytes, 4096));
   }
 
@@ -222,6 +324,7 @@ export class Http1Session {
         error,
       });
     } finally {
+      this.#timer.dispose();
       if (outcome !== "upgraded") closeQuietly(this.#conn);
     }
   }
@@ -242,7 +345,8 @@ export class Http1Session {
     this.#skipBlankLines();
     this.#idle = reader.buffered === 0;
     let waitingIdle = !first && this.#idle;
-    let deadline = new Deadline(waitingIdle ? keepAliveTimeoutMs : headersTimeoutMs);
+    const deadline = this.#head;
+    deadline.start(waitingIdle ? keepAliveTimeoutMs : headersTimeoutMs);
     try {
       for (let scanned = 0;;) {
         const end = reader.findHeadEnd(scanned);
@@ -266,8 +370,7 @@ export class Http1Session {
         if (reader.buffered > 0) this.#idle = false;
         if (waitingIdle && !this.#idle) {
           waitingIdle = false;
-          deadline.cancel();
-          deadline = new Deadline(headersTimeoutMs);
+          deadline.start(headersTimeoutMs);
         }
       }
     } catch (error) {
@@ -390,8 +493,9 @@ export class Http1Session {
   #buildRequest(head: RequestHead, body: RequestBody | null, signal: AbortSignal): Request {
     const authority = head.authority ?? formatAuthority(this.#conn.localAddr);
     const path = head.pathAndQuery === "*" ? "/*" : head.pathAndQuery;
-    const headers = new Headers();
-    for (const [name, value] of head.fields) headers.append(name, value);
+    // The field list goes in as it is: the Request validates and copies it once (a Headers
+    // built here first would be validated and copied twice).
+    const headers = head.fields as [string, string][];
     const method = head.method.toUpperCase();
     // fetch's Request cannot carry a GET or HEAD body: it is read and dropped after the exchange.
     const hasBody = body !== null && method !== "GET" && method !== "HEAD";

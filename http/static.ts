@@ -9,11 +9,21 @@
  * (symlinks resolved) must lie inside the real root; files are streamed from disk in pieces,
  * never read whole; a file stream closes its file on end, error and cancel.
  *
- * Cost per request (measured with wrk on the appliance): the root's real path is remembered for
- * `ROOT_REALPATH_TTL_MS` (a re-linked root is seen within that; the file's own real path is
- * resolved and checked every time), and realpath, stat, open and each piece's read are
- * synchronous: on a local file system they cost microseconds, less than the thread-pool round
- * trip of the async ops, at the price of blocking the event loop while a slow disk answers.
+ * Cost per request (measured with wrk on the appliance): every request stats the file (one
+ * syscall), so a change is seen by the next request. Beyond that, what a request would
+ * otherwise repeat is remembered:
+ * - the root's real path, for `ROOT_REALPATH_TTL_MS` (a re-linked root is seen within that);
+ * - a file's checked real path, for the same time and only while the stat reports the same
+ *   device, inode, size, mtime and ctime (a renamed, re-linked or rewritten file is checked again
+ *   at once);
+ * - the bytes of files up to `SMALL_FILE_BYTES`, reused while the stat reports the same file
+ *   and for at most `BYTES_TTL_MS`, and only kept once the mtime is `RACY_MS` older than the
+ *   read (a rewrite within the mtime's granularity could otherwise keep the same size and
+ *   mtime: such files are read on every request). Bounded by `ASSET_CACHE_ENTRIES` and
+ *   `ASSET_CACHE_BYTES` (oldest entries go first).
+ * realpath, stat, open and each piece's read are synchronous: on a local file system they cost
+ * microseconds, less than the thread-pool round trip of the async ops, at the price of blocking
+ * the event loop while a slow disk answers.
  * @module
  */
 
@@ -102,20 +112,18 @@ export async function serveStatic(
     const url = new URL(request.url);
     const segments = pathSegments(url.pathname, options);
     const rootReal = await realRoot(root);
-    let file = resolveInside(rootReal, segments);
-    let info = Deno.statSync(file);
-    if (info.isDirectory) {
+    let asset = findAsset(rootReal, segments);
+    if (asset === DIRECTORY) {
       if (!url.pathname.endsWith("/")) {
         return new Response(null, {
           status: 301,
           headers: { location: `${url.pathname}/${url.search}` },
         });
       }
-      file = resolveInside(rootReal, [...segments, options.index ?? "index.html"]);
-      info = Deno.statSync(file);
+      asset = findAsset(rootReal, [...segments, options.index ?? "index.html"]);
+      if (asset === DIRECTORY) throw new HttpError(404, "not-a-file");
     }
-    if (!info.isFile) throw new HttpError(404, "not-a-file");
-    return fileResponse(file, info, request, options);
+    return fileResponse(asset, request, options);
   } catch (error) {
     if (error instanceof HttpError) return error.toResponse();
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
@@ -142,6 +150,140 @@ async function realRoot(root: string): Promise<string> {
   if (rootCache.size >= ROOT_CACHE_MAX) rootCache.clear(); // bounded
   rootCache.set(root, { real, atMs: nowMs });
   return real;
+}
+
+/** Files up to this size are kept in memory between requests. */
+export const SMALL_FILE_BYTES = 64 * 1024;
+/** At most this many files are remembered. */
+export const ASSET_CACHE_ENTRIES = 512;
+/** At most this many file bytes are kept in memory. */
+export const ASSET_CACHE_BYTES = 8 * 1024 * 1024;
+/** Bytes are kept only once the file's mtime is this much older than their read. */
+export const RACY_MS = 2000;
+/**
+ * Kept bytes are read again after this long: bounds how long a rewrite that keeps inode, size,
+ * mtime and the ctime's second (`cp -p` onto the file within a second) goes unseen.
+ */
+export const BYTES_TTL_MS = 1000;
+
+/** A regular file below the root, as the last stat saw it. */
+interface Asset {
+  /** Its real path, checked to lie inside the real root. */
+  readonly path: string;
+  readonly info: Deno.FileInfo;
+  /** When `path` was last resolved and checked. */
+  readonly checkedAtMs: number;
+  readonly etag: string;
+  readonly mtimeMs: number | undefined;
+  readonly lastModified: string | undefined;
+  /** The whole content, when small and settled; null otherwise. */
+  bytes: Uint8Array<ArrayBuffer> | null;
+  /** When `bytes` were read: they are read again `BYTES_TTL_MS` later. */
+  bytesReadAtMs: number;
+}
+
+const DIRECTORY = Symbol("directory");
+/** Keyed by the joined (unresolved) path; insertion order is age. */
+const assets = new Map<string, Asset>();
+let assetBytes = 0;
+
+/** Whether two stats describe the same, unchanged file. */
+function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size &&
+    a.mtime?.getTime() === b.mtime?.getTime() && a.ctime?.getTime() === b.ctime?.getTime();
+}
+
+/**
+ * Stats the file at `segments` below the real root and returns its asset (resolving and
+ * checking its real path unless a remembered check still holds); DIRECTORY for a directory.
+ * Throws NotFound, 403 (outside the root) or 404 (not a regular file).
+ */
+function findAsset(rootReal: string, segments: string[]): Asset | typeof DIRECTORY {
+  const joined = segments.length === 0 ? rootReal : `${rootReal}/${segments.join("/")}`;
+  const info = Deno.statSync(joined);
+  const nowMs = Date.now();
+  const known = assets.get(joined);
+  if (
+    known !== undefined && sameFile(known.info, info) &&
+    nowMs - known.checkedAtMs < ROOT_REALPATH_TTL_MS && nowMs >= known.checkedAtMs
+  ) return known;
+  const path = resolveInside(rootReal, joined);
+  if (info.isDirectory) return DIRECTORY;
+  if (!info.isFile) throw new HttpError(404, "not-a-file");
+  const mtimeMs = info.mtime?.getTime();
+  const asset: Asset = {
+    path,
+    info,
+    checkedAtMs: nowMs,
+    etag: `"${info.size.toString(16)}-${(mtimeMs ?? 0).toString(16)}"`,
+    mtimeMs,
+    lastModified: mtimeMs === undefined ? undefined : new Date(mtimeMs).toUTCString(),
+    bytes: null,
+    bytesReadAtMs: 0,
+  };
+  if (known?.path === path && sameFile(known.info, info)) {
+    // Re-checked path, same file: the kept content still holds.
+    asset.bytes = known.bytes;
+    asset.bytesReadAtMs = known.bytesReadAtMs;
+  }
+  remember(joined, asset);
+  return asset;
+}
+
+/** Stores `asset` under `key`, evicting the oldest entries past the bounds. */
+function remember(key: string, asset: Asset): void {
+  forget(key);
+  assets.set(key, asset);
+  assetBytes += asset.bytes?.length ?? 0;
+  evict();
+}
+
+function forget(key: string): void {
+  const old = assets.get(key);
+  if (old === undefined) return;
+  assetBytes -= old.bytes?.length ?? 0;
+  assets.delete(key);
+}
+
+function evict(): void {
+  for (const key of assets.keys()) {
+    if (assets.size <= ASSET_CACHE_ENTRIES && assetBytes <= ASSET_CACHE_BYTES) return;
+    forget(key);
+  }
+}
+
+/**
+ * The whole content of a small file: the kept bytes, or read now (and kept once settled).
+ * Null for a large file or one that became shorter while read: it is streamed instead.
+ */
+function smallContent(asset: Asset): Uint8Array<ArrayBuffer> | null {
+  const nowMs = Date.now();
+  const kept = asset.bytes;
+  if (kept !== null) {
+    const age = nowMs - asset.bytesReadAtMs;
+    if (age < BYTES_TTL_MS && age >= 0) return kept;
+    asset.bytes = null;
+    assetBytes -= kept.length;
+  }
+  const size = asset.info.size;
+  if (size > SMALL_FILE_BYTES) return null;
+  const bytes = new Uint8Array(size);
+  {
+    using file = Deno.openSync(asset.path, { read: true });
+    for (let offset = 0; offset < size;) {
+      const n = file.readSync(bytes.subarray(offset));
+      if (n === null) return null;
+      offset += n;
+    }
+  }
+  // Kept only when settled: a rewrite within the mtime's granularity would go unseen.
+  if (asset.mtimeMs !== undefined && nowMs - asset.mtimeMs >= RACY_MS) {
+    asset.bytes = bytes;
+    asset.bytesReadAtMs = nowMs;
+    assetBytes += size;
+    evict();
+  }
+  return bytes;
 }
 
 /** Decodes and checks the path segments below the prefix; throws 400, 403 or 404. */
@@ -172,9 +314,8 @@ function pathSegments(pathname: string, options: StaticOptions): string[] {
   return out;
 }
 
-/** Joins `segments` to the real root and resolves symlinks; throws 403 if it leaves the root. */
-function resolveInside(rootReal: string, segments: string[]): string {
-  const joined = segments.length === 0 ? rootReal : `${rootReal}/${segments.join("/")}`;
+/** Resolves `joined` (below the real root) to its real path; throws 403 if it leaves the root. */
+function resolveInside(rootReal: string, joined: string): string {
   const real = Deno.realPathSync(joined);
   if (real !== rootReal && !real.startsWith(rootReal.endsWith("/") ? rootReal : `${rootReal}/`)) {
     throw new HttpError(403, "outside-root");
@@ -182,39 +323,40 @@ function resolveInside(rootReal: string, segments: string[]): string {
   return real;
 }
 
-function fileResponse(
-  path: string,
-  info: Deno.FileInfo,
-  request: Request,
-  options: StaticOptions,
-): Response {
-  const size = info.size;
-  const mtimeMs = info.mtime?.getTime();
-  const etag = `"${size.toString(16)}-${(mtimeMs ?? 0).toString(16)}"`;
-  const headers = new Headers({ etag, "accept-ranges": "bytes" });
-  if (mtimeMs !== undefined) headers.set("last-modified", new Date(mtimeMs).toUTCString());
-  if (options.cacheControl) headers.set("cache-control", options.cacheControl);
+function fileResponse(asset: Asset, request: Request, options: StaticOptions): Response {
+  const { etag, mtimeMs, path } = asset;
+  const size = asset.info.size;
+  const headers: [string, string][] = [["etag", etag], ["accept-ranges", "bytes"]];
+  if (asset.lastModified !== undefined) headers.push(["last-modified", asset.lastModified]);
+  if (options.cacheControl) headers.push(["cache-control", options.cacheControl]);
   if (notModified(request.headers, etag, mtimeMs)) {
     return new Response(null, { status: 304, headers });
   }
-  headers.set("content-type", contentType(path));
-  headers.set("x-content-type-options", "nosniff");
+  headers.push(["content-type", contentType(path)], ["x-content-type-options", "nosniff"]);
   let range = request.method === "GET" && rangeApplies(request.headers, etag, mtimeMs)
     ? parseRange(request.headers.get("range"), size)
     : undefined;
   if (range === "unsatisfiable") {
-    headers.set("content-range", `bytes */${size}`);
+    headers.push(["content-range", `bytes */${size}`]);
     return new Response("Range Not Satisfiable\n", { status: 416, headers });
   }
   if (range && range.start === 0 && range.end === size - 1) range = undefined;
   const start = range?.start ?? 0;
   const length = range ? range.end - range.start + 1 : size;
-  headers.set("content-length", String(length));
-  if (range) headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
+  headers.push(["content-length", String(length)]);
+  if (range) headers.push(["content-range", `bytes ${range.start}-${range.end}/${size}`]);
   const status = range ? 206 : 200;
   if (request.method === "HEAD" || length === 0) return new Response(null, { status, headers });
-  const file = Deno.openSync(path, { read: true });
-  return new Response(fileStream(file, start, length), { status, headers });
+  const bytes = smallContent(asset);
+  const body = bytes !== null
+    ? bytes.subarray(start, start + length) // the Response copies it
+    : fileStream(Deno.openSync(path, { read: true }), start, length);
+  // Headers appended after construction: Deno's constructor given both a body and a header
+  // list costs several times more (bodies of bytes and streams get no Content-Type of their own).
+  const response = new Response(body, { status });
+  const target = response.headers;
+  for (const [name, value] of headers) target.append(name, value);
+  return response;
 }
 
 /** RFC 9110 13.1.2 and 13.1.3: If-None-Match takes precedence over If-Modified-Since. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { startAppliance } from "../helpers/appliance.ts";
+import { applianceCommand, REPO_ROOT, startAppliance } from "../helpers/appliance.ts";
 import type { Namespace } from "../helpers/netns.ts";
 import type { BenchContext } from "./_figure.ts";
 import { APPLIANCE_ARGS, APPLIANCE_IP, prepareTap, READY_LINE } from "./_targets.ts";
@@ -65,16 +65,26 @@ export async function writePatternFile(path: string, size: number): Promise<void
   }
 }
 
+/** Options of {@link onAppliance}. */
+export interface ApplianceRunOptions {
+  /**
+   * Extra `deno run` flags for the appliance (e.g. `--cpu-prof`). The appliance then gets a
+   * SIGTERM at the end and is waited for, so a profile is written.
+   */
+  denoFlags?: string[];
+}
+
 /** Runs `fn` against the appliance on a TAP, serving `webRoot` on HTTP_PORT (HTTPS off). */
 export function onAppliance<T>(
   ctx: BenchContext,
   tag: string,
   webRoot: string,
   fn: (target: HttpTarget) => Promise<T>,
+  options: ApplianceRunOptions = {},
 ): Promise<T> {
   return ctx.withNamespace(`bench-${tag}-app`, async (ns) => {
     await prepareTap(ns);
-    const app = await startAppliance(ns, [
+    const args = [
       ...APPLIANCE_ARGS,
       "--web-root",
       webRoot,
@@ -84,7 +94,10 @@ export function onAppliance<T>(
       "0",
       "--admin-password",
       ADMIN_PASSWORD,
-    ], { ready: READY_LINE, readyTimeoutMs: 30_000 });
+    ];
+    const app = options.denoFlags
+      ? await startWithFlags(ns, args, options.denoFlags)
+      : await startAppliance(ns, args, { ready: READY_LINE, readyTimeoutMs: 30_000 });
     try {
       await ns.exec(["ping", "-n", "-c", "3", "-i", "0.1", "-w", "5", APPLIANCE_IP], {
         timeoutMs: 15_000,
@@ -94,6 +107,31 @@ export function onAppliance<T>(
       await app.stop();
     }
   });
+}
+
+/** Starts main.ts in `ns` with extra deno flags and its own state dir (removed by `stop`). */
+async function startWithFlags(
+  ns: Namespace,
+  args: string[],
+  denoFlags: string[],
+): Promise<{ stop(): Promise<void> }> {
+  const stateDir = await Deno.makeTempDir({ prefix: "mip-state-" });
+  const [deno, runWord, ...rest] = await applianceCommand([...args, "--state-dir", stateDir]);
+  const child = ns.spawn([deno!, runWord!, "--cached-only", ...denoFlags, ...rest], {
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+  });
+  const stop = async () => {
+    await child.stop("SIGTERM", 20_000);
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await child.waitForLine(READY_LINE, 30_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop };
 }
 
 /** Runs `fn` against `Deno.serve` on the kernel, over a veth pair, serving `webRoot`. */
