@@ -26,6 +26,7 @@
 import type { CongestionControl } from "./congestion.ts";
 import {
   OriginalTimes,
+  type RackDetectInput,
   rackDetectLoss,
   type RackDetectResult,
   rackOnDelivered,
@@ -618,6 +619,15 @@ export class TcpSender {
   }
 
   readonly #detect: RackDetectResult = { lostEnd: 0, marked: false, timerAtMs: Infinity };
+  /** Reused per ACK (no allocation on the ACK path). */
+  readonly #detectInput: RackDetectInput = {
+    nowMs: 0,
+    reoWndMs: 0,
+    una: 0,
+    nxt: 0,
+    lostEnd: 0,
+    sackedWithin: (start, end) => this.scoreboard.sackedWithin(start, end),
+  };
 
   /**
    * RACK (RFC 8985 6.2 step 5): marks what is lost by time, arms the reordering timer, and
@@ -631,14 +641,13 @@ export class TcpSender {
       this.mode !== "open",
       sackedSegments,
     );
-    const r = rackDetectLoss(this.rack, this.originals, this.rtxLog, {
-      nowMs,
-      reoWndMs: reoWnd,
-      una: this.sndUna,
-      nxt: this.sndNxt,
-      lostEnd: this.lostEnd,
-      sackedWithin: (s, e) => this.scoreboard.sackedWithin(s, e),
-    }, this.#detect);
+    const input = this.#detectInput;
+    input.nowMs = nowMs;
+    input.reoWndMs = reoWnd;
+    input.una = this.sndUna;
+    input.nxt = this.sndNxt;
+    input.lostEnd = this.lostEnd;
+    const r = rackDetectLoss(this.rack, this.originals, this.rtxLog, input, this.#detect);
     this.rackAtMs = r.timerAtMs;
     if (seqGt(r.lostEnd, this.lostEnd)) this.lostEnd = r.lostEnd;
     if (!r.marked) return;
