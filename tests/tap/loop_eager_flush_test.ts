@@ -7,43 +7,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { SystemClock } from "../../stack/clock.ts";
-import type { Link } from "../../stack/link.ts";
-import * as libc from "../../tap/libc.ts";
-import { Pump, type PumpDevice } from "../../tap/loop.ts";
-
-class Device implements PumpDevice, Link {
-  readonly fd = libc.eventfd(0, libc.EFD_NONBLOCK | libc.EFD_CLOEXEC);
-  readonly mtu = 1500;
-  readonly rxPending = false;
-  readonly txPending = 0;
-  readonly queue: Uint8Array[] = [];
-  flushes = 0;
-  readonly #counter = new Uint8Array(8);
-  arrive(frame: Uint8Array): void {
-    this.queue.push(frame);
-    libc.write(this.fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
-  }
-  receive(_nowMs: number, onFrame: (frame: Uint8Array) => void): number {
-    libc.read(this.fd, this.#counter);
-    const frames = this.queue.splice(0);
-    for (const f of frames) onFrame(f);
-    return frames.length;
-  }
-  nextDueMs(): number {
-    return Infinity;
-  }
-  acquire(_length: number): Uint8Array | null {
-    return null;
-  }
-  commit(_length: number): void {}
-  flush(): boolean {
-    this.flushes++;
-    return true;
-  }
-  close(): void {
-    libc.close(this.fd);
-  }
-}
+import { Pump } from "../../tap/loop.ts";
+import { FakeDevice } from "./fake_device.ts";
 
 class Stack {
   polls = 0;
@@ -68,7 +33,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 Deno.test("wake() during a sleep polls and flushes at once; the woken turn reuses the poll", async () => {
-  const device = new Device();
+  const device = new FakeDevice();
   const stack = new Stack();
   const pump = new Pump({ device, link: device, stack, clock, maxWaitMs: 1000 });
   const running = pump.run();
@@ -94,7 +59,7 @@ Deno.test("wake() during a sleep polls and flushes at once; the woken turn reuse
 });
 
 Deno.test("stop() during a sleep is not turned into a flush", async () => {
-  const device = new Device();
+  const device = new FakeDevice();
   const stack = new Stack();
   const pump = new Pump({ device, link: device, stack, clock, maxWaitMs: 1000 });
   const running = pump.run();
@@ -108,7 +73,7 @@ Deno.test("stop() during a sleep is not turned into a flush", async () => {
 });
 
 Deno.test("a device error in the write-side turn rejects run(), not the microtask queue", async () => {
-  const device = new Device();
+  const device = new FakeDevice();
   const stack = new Stack();
   let armed = false;
   device.flush = () => {

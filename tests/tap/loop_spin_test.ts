@@ -8,41 +8,8 @@
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { SystemClock } from "../../stack/clock.ts";
-import type { Link } from "../../stack/link.ts";
-import * as libc from "../../tap/libc.ts";
-import { Pump, type PumpDevice } from "../../tap/loop.ts";
-
-class Device implements PumpDevice, Link {
-  readonly fd = libc.eventfd(0, libc.EFD_NONBLOCK | libc.EFD_CLOEXEC);
-  readonly mtu = 1500;
-  readonly rxPending = false;
-  readonly txPending = 0;
-  readonly queue: Uint8Array[] = [];
-  readonly #counter = new Uint8Array(8);
-  arrive(frame: Uint8Array): void {
-    this.queue.push(frame);
-    libc.write(this.fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
-  }
-  receive(_nowMs: number, onFrame: (frame: Uint8Array) => void): number {
-    libc.read(this.fd, this.#counter);
-    const frames = this.queue.splice(0);
-    for (const f of frames) onFrame(f);
-    return frames.length;
-  }
-  nextDueMs(): number {
-    return Infinity;
-  }
-  acquire(_length: number): Uint8Array | null {
-    return null;
-  }
-  commit(_length: number): void {}
-  flush(): boolean {
-    return true;
-  }
-  close(): void {
-    libc.close(this.fd);
-  }
-}
+import { Pump } from "../../tap/loop.ts";
+import { FakeDevice } from "./fake_device.ts";
 
 /** Counts inputs and polls; `onInput` runs inside input (as a socket's wake-up would). */
 class Stack {
@@ -70,10 +37,10 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 /** Runs `fn` with a pump spinning up to 10 ms (long enough to be reliable on a loaded machine). */
 async function withPump(
-  fn: (pump: Pump, device: Device, stack: Stack) => Promise<void>,
+  fn: (pump: Pump, device: FakeDevice, stack: Stack) => Promise<void>,
   spinMs = 10,
 ): Promise<void> {
-  const device = new Device();
+  const device = new FakeDevice();
   const stack = new Stack();
   const pump = new Pump({ device, link: device, stack, clock, spinMs });
   const running = pump.run();
@@ -131,7 +98,7 @@ Deno.test("spin: an idle pump never spins; spinMs 0 always sleeps on the worker 
 });
 
 Deno.test("spin: spinMs outside 0-10 is refused", () => {
-  const device = new Device();
+  const device = new FakeDevice();
   try {
     for (const spinMs of [-1, 11, NaN]) {
       assertThrows(
