@@ -110,7 +110,35 @@ interopTest("browser: the appliance's dashboard through a 127.0.0.1 forward", as
         "the settings form",
         async () => await page.inputValue("#set-device-name") !== "",
       );
+      // A settings load that fails says so (the page used to keep a blank form, silently).
+      const errorsBefore = errors.length;
+      await page.route("**/api/settings/get", (route) => route.abort());
+      await page.click('a[data-tab="overview"]');
+      await page.click('a[data-tab="settings"]');
+      await until(
+        "the load error notice",
+        async () =>
+          /Cannot load the settings/.test(await page.textContent("#settings-notice") ?? ""),
+      );
+      await page.unroute("**/api/settings/get");
+      errors.splice(errorsBefore); // Chromium logs the aborted fetch as a console error.
+      // A load still under way while the user types must not undo the typing (under CI load
+      // one did, and the form saved the old name).
+      let release = () => {};
+      const held = new Promise<void>((resolve) => release = resolve);
+      await page.route("**/api/settings/get", async (route) => {
+        await held;
+        await route.continue();
+      });
+      await page.click('a[data-tab="overview"]');
+      await page.click('a[data-tab="settings"]');
       await page.fill("#set-device-name", "Interop Browser 5");
+      const late = page.waitForResponse("**/api/settings/get");
+      release();
+      await (await late).finished();
+      await page.waitForTimeout(300); // the page's own .then() runs after the body arrives
+      await page.unroute("**/api/settings/get");
+      assertEquals(await page.inputValue("#set-device-name"), "Interop Browser 5");
       await page.click('#settings-form button[type="submit"]');
       await page.waitForSelector("#settings-notice:not([hidden])");
       await page.reload();

@@ -354,7 +354,17 @@ export const APP_JS = String.raw`'use strict';
     setText('device-name', s.device_name);
     document.title = s.device_name + ' · mip-tap';
   }
-  function loadSettings() { apiJson('api/settings/get').then(applySettings).catch(function () {}); }
+  // A load that was already under way when the user edited the form must not undo the edit.
+  var settingsEdits = 0;
+  $('settings-form').addEventListener('input', function () { settingsEdits++; });
+  function loadSettings() {
+    var edits = settingsEdits;
+    apiJson('api/settings/get').then(function (s) {
+      if (settingsEdits === edits) applySettings(s);
+    }).catch(function (e) {
+      if (state.user) show('settings-notice', 'Cannot load the settings: ' + e.message, true);
+    });
+  }
   $('set-log-enabled').addEventListener('change', function () {
     $('set-log-level').disabled = !$('set-log-enabled').checked;
   });
