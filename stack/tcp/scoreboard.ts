@@ -26,6 +26,9 @@ export class SackScoreboard {
     this.#maxRanges = maxRanges;
   }
 
+  /** The lowest byte that the last `add` newly SACKed (meaningful when it added some). */
+  lowestAdded = 0;
+
   /** Bytes reported received above SND.UNA. */
   get sackedBytes(): number {
     return this.#sacked;
@@ -70,6 +73,9 @@ export class SackScoreboard {
     }
     if (j === i && ranges.length >= this.#maxRanges) return 0;
     const added = seqDiff(e, s) - covered;
+    let low = start;
+    for (let k = i; k < j && seqLe(ranges[k]!.start, low); k++) low = seqMax(low, ranges[k]!.end);
+    this.lowestAdded = low;
     ranges.splice(i, j - i, { start: s, end: e });
     this.#sacked += added;
     return added;

@@ -553,7 +553,7 @@ export class TcpSender {
       for (let i = 0; i + 1 < b.length; i += 2) {
         const added = this.scoreboard.add(b[i]!, b[i + 1]!, this.sndUna, this.sndNxt);
         if (added > 0) {
-          this.#checkReordering(b[i]!, highestBefore);
+          this.#checkReordering(this.scoreboard.lowestAdded, highestBefore);
           if (this.usesRack) this.#delivered(seqMax(b[i]!, this.sndUna), b[i + 1]!, NaN, nowMs);
           this.rtxLog.remove(b[i]!, b[i + 1]!);
         }
@@ -694,14 +694,17 @@ export class TcpSender {
   }
 
   /**
-   * Bytes from `start` were delivered below the highest SACKed byte without having been
+   * Bytes from `start` were newly delivered below the highest SACKed byte without having been
    * retransmitted: the network reordered them (Linux tcp_check_sack_reordering).
    */
   #checkReordering(start: number, highestBefore: number | undefined): void {
     if (highestBefore === undefined) return;
     const from = seqMax(start, this.sndUna);
     if (seqLt(from, this.highRxt) || !seqLt(from, highestBefore)) return;
+    if (this.rtxLog.find(from) !== undefined) return;
     this.reorder.observe(seqDiff(highestBefore, from), this.mss);
+    // RFC 8985 6.2 step 3: an original delivered below the highest SACKed sequence.
+    if (this.reorder.enabled) this.rack.reorderingSeen = true;
   }
 
   #onNewAck(ack: number, acked: number, seg: AckInput, nowMs: number): void {

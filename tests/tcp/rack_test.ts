@@ -15,6 +15,7 @@ import {
 } from "../../stack/tcp/rack.ts";
 import { TcpReceiver } from "../../stack/tcp/receiver.ts";
 import { seqAdd } from "../../stack/tcp/seq.ts";
+import { writeIpv4 } from "../../stack/wire/address.ts";
 import { pattern, readAll, sameBytes, TestNet, writeAll } from "./harness.ts";
 import { parseSegment } from "./segments.ts";
 
@@ -302,6 +303,43 @@ Deno.test("tlp: a probe that alone repairs a lost tail gets one congestion respo
   assertEquals(sender.stats.tailLossRepairs, 1);
   assertEquals(sender.stats.fastRecoveries, 0);
   assert(sender.cc.ssthreshBytes <= Math.ceil(cwnd / 2), `${sender.cc.ssthreshBytes} vs ${cwnd}`);
+});
+
+Deno.test("rack: an original delivered below a SACKed one means reordering (RFC 8985 6.2 step 3)", async () => {
+  const net = new TestNet({ aToB: { delayMs: 20 }, bToA: { delayMs: 20 } });
+  const { client, server } = await net.connectPair(80);
+  const sender = client.connection.sender;
+  // Data segments 20 and 21 swap places on the path; nothing is lost.
+  let index = 0;
+  let held: Uint8Array | undefined;
+  net.tap = (from, seg) => {
+    if (from !== net.a || parseSegment(seg).payload.length === 0) return true;
+    const i = index++;
+    if (i === 20) {
+      held = seg.slice();
+      return false;
+    }
+    if (i !== 21 || held === undefined) return true;
+    for (const s of [seg.slice(), held]) {
+      const frame = new Uint8Array(8 + s.length);
+      writeIpv4(frame, 0, net.a.address);
+      writeIpv4(frame, 4, net.b.address);
+      frame.set(s, 8);
+      net.transmit(net.a.ip, frame);
+    }
+    held = undefined;
+    return false;
+  };
+  assertEquals(sender.rack.reorderingSeen, false);
+  const data = pattern(200_000, 6);
+  const writing = writeAll(client, data).then(() => client.closeWrite());
+  assert(sameBytes(await net.settle(readAll(server)), data));
+  await net.settle(writing);
+  assert(index > 21);
+  assertEquals([sender.stats.retransmittedSegments, sender.stats.dsacks], [0, 0]);
+  assertEquals(sender.rack.reorderingSeen, true);
+  // Having seen reordering, RACK keeps a reordering window even in recovery.
+  assertEquals(sender.rack.reoWndMs(40, 40, true, true), 10);
 });
 
 Deno.test("d-sack: spurious retransmissions on a reordering path come back as D-SACKs", async () => {

@@ -129,3 +129,17 @@ Deno.test("reorder: 25% reordering with 5% loss, still faster and intact", async
   }
   assert(offMs >= 1.5 * onMs, `${offMs} ms off vs ${onMs} ms on`);
 });
+
+Deno.test("reorder: loss alone is never taken for reordering, however far SACK blocks grow", async () => {
+  for (const seed of [1, 2, 3]) {
+    const net = new TestNet({ seed, aToB: { delayMs: 20, lossPercent: 2 }, bToA: { delayMs: 20 } });
+    const { client, server } = await net.connectPair(80);
+    const data = pattern(2_000_000, seed);
+    const writing = writeAll(client, data).then(() => client.closeWrite());
+    assert(sameBytes(await net.settle(readAll(server)), data));
+    await net.settle(writing);
+    const s = client.connection.sender;
+    assert(s.stats.fastRecoveries > 3, `seed ${seed}: ${JSON.stringify(s.stats)}`);
+    assertEquals([s.reorder.dupThresh, s.rack.reorderingSeen], [3, false], `seed ${seed}`);
+  }
+});

@@ -15,6 +15,21 @@ Deno.test("scoreboard: blocks merge and count new bytes once", () => {
   assertEquals(s.add(at(2000), at(6000), UNA, nxt), 0);
 });
 
+Deno.test("scoreboard: the lowest newly SACKed byte of each block", () => {
+  const s = new SackScoreboard();
+  const nxt = at(10000);
+  s.add(at(2000), at(3000), UNA, nxt);
+  assertEquals(s.lowestAdded, at(2000));
+  s.add(at(2000), at(4000), UNA, nxt); // a block that grew at the top
+  assertEquals(s.lowestAdded, at(3000));
+  s.add(at(6000), at(7000), UNA, nxt);
+  s.add(at(1000), at(7000), UNA, nxt); // fills below, then the gap between the ranges
+  assertEquals(s.lowestAdded, at(1000));
+  s.add(at(8000), at(9000), UNA, nxt);
+  s.add(at(1000), at(9000), UNA, nxt); // only the gap 7000-8000 is new
+  assertEquals([s.lowestAdded, s.sackedBytes], [at(7000), 8000]);
+});
+
 Deno.test("scoreboard: invalid or stale blocks are ignored", () => {
   const s = new SackScoreboard();
   const nxt = at(10000);
