@@ -1,8 +1,8 @@
 /**
- * A session keeps all its deadlines on one timer (http/_http1_session.ts): the keep-alive limit
- * starts again with every request, and the I/O limit counts time without progress, not the
- * length of a whole upload or download. Over loopback sockets, with limits far below the total
- * time each connection lives.
+ * A session keeps all its deadlines on one timer (http/_session_deadlines.ts): the keep-alive
+ * limit starts again with every request, and the I/O limit counts time without progress, not
+ * the length of a whole upload or download. Over loopback sockets, with limits far below the
+ * total time each connection lives.
  */
 
 import { assertEquals } from "@std/assert";
