@@ -64,6 +64,8 @@ export interface TcpConfig {
    * tp->reordering) and undo of spurious fast retransmits (RFC 4015). Default true.
    */
   reorderTolerance?: boolean;
+  /** Proportional Rate Reduction (RFC 6937) in fast recovery. Default true. */
+  proportionalRateReduction?: boolean;
   congestionControl?: CongestionControlFactory;
   /** Ephemeral port range (RFC 6335 8.1.2). Default 49152-65535. */
   ephemeralPortMin?: number;
@@ -100,6 +102,7 @@ export function resolveTcpConfig(config: TcpConfig = {}): ResolvedTcpConfig {
     resetsPerSecond: 1000,
     rto: {},
     reorderTolerance: true,
+    proportionalRateReduction: true,
     congestionControl: newReno,
     ephemeralPortMin: 49152,
     ephemeralPortMax: 65535,

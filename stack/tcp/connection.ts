@@ -110,6 +110,7 @@ export class TcpConnection {
     this.sender = new TcpSender(init.iss, mss, config.congestionControl(mss), {
       sendBufferBytes: config.sendBufferBytes,
       rto: config.rto,
+      prr: config.proportionalRateReduction,
     });
     this.receiver = new TcpReceiver(config.receiveBufferBytes, ourShift, config.delayedAckMs);
     if (host.offload?.tso) {

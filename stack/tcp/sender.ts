@@ -24,6 +24,7 @@
  */
 
 import type { CongestionControl } from "./congestion.ts";
+import { ProportionalRateReduction } from "./prr.ts";
 import {
   OriginalTimes,
   type RackDetectInput,
@@ -108,6 +109,8 @@ export interface SenderOptions {
   rto?: RtoOptions;
   /** RACK-TLP loss detection when SACK is on (default true). */
   rack?: boolean;
+  /** Proportional Rate Reduction (RFC 6937) during fast recovery (default true). */
+  prr?: boolean;
 }
 
 /** Sequence space, retransmission and congestion state of one connection. */
@@ -169,6 +172,10 @@ export class TcpSender {
   #forceRtx = false;
   #forceSend = false;
   #cwndBlocked = false;
+  /** PRR state (RFC 6937); undefined when disabled (cwnd = ssthresh at once, RFC 6675). */
+  readonly #prr: ProportionalRateReduction | undefined;
+  /** The window in fast recovery with PRR: the pipe plus the last sndcnt. */
+  #prrCwndBytes = 0;
 
   rtoAtMs = Infinity;
   persistAtMs = Infinity;
@@ -207,6 +214,7 @@ export class TcpSender {
     this.reorder = new ReorderTracker(options.rto?.reorderTolerance ?? true);
     // Without reordering tolerance the sender is plain RFC 6675 (duplicate-ACK counting).
     this.#rackEnabled = (options.rack ?? true) && (options.rto?.reorderTolerance ?? true);
+    this.#prr = (options.prr ?? true) ? new ProportionalRateReduction() : undefined;
     this.cc = cc;
     this.iss = iss;
     this.sndUna = iss;
@@ -341,7 +349,7 @@ export class TcpSender {
     const fin = this.finQueued && seqLt(this.finSeq, end);
     this.#plan(out, from, Math.min(this.segmentBytes, seqDiff(end, from)), true, fin);
     const len = out.dataLen + (out.syn ? 1 : 0) + (out.fin ? 1 : 0);
-    if (!this.#forceRtx && this.pipe + len > this.cc.cwndBytes) return "blocked";
+    if (!this.#forceRtx && this.pipe + len > this.#sendWindow()) return "blocked";
     return "send";
   }
 
@@ -378,7 +386,7 @@ export class TcpSender {
       this.cc.onIdle(nowMs); // RFC 5681 4.1
     }
     const usable = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
-    const cwndRoom = this.cc.cwndBytes + this.#limitedTransmitBytes() - this.pipe;
+    const cwndRoom = this.#sendWindow() + this.#limitedTransmitBytes() - this.pipe;
     const want = Math.min(this.segmentBytes, avail);
     if (!finOnly && cwndRoom < want) {
       this.#cwndBlocked = true;
@@ -417,6 +425,21 @@ export class TcpSender {
     if (this.#forceSend) return true;
     if (len === avail && (this.noDelay || this.finQueued || this.outstanding === 0)) return true;
     return this.maxSndWnd > 0 && len >= this.maxSndWnd / 2;
+  }
+
+  /** The congestion window that sending obeys: PRR's during fast recovery, else cwnd. */
+  #sendWindow(): number {
+    return this.mode === "recovery" && this.#prr !== undefined
+      ? this.#prrCwndBytes
+      : this.cc.cwndBytes;
+  }
+
+  /** PRR (RFC 6937 3.1): after an ACK that delivered `deliveredBytes` during recovery. */
+  #prrUpdate(deliveredBytes: number): void {
+    if (this.#prr === undefined || this.mode !== "recovery") return;
+    const pipe = this.pipe;
+    const sndcnt = this.#prr.onAck(deliveredBytes, pipe, this.cc.ssthreshBytes, this.mss);
+    this.#prrCwndBytes = pipe + sndcnt;
   }
 
   /** RFC 3042: the first two duplicate ACKs each let one more segment out. */
@@ -486,6 +509,7 @@ export class TcpSender {
       }
       this.originals.record(end, this.#stamp(nowMs));
     }
+    if (this.mode === "recovery") this.#prr?.onSent(seqDiff(end, plan.seq));
     if (seqGt(end, this.sndNxt)) this.sndNxt = end;
     if (this.#tlpPlanned) {
       this.#tlpPlanned = false;
@@ -541,6 +565,8 @@ export class TcpSender {
     if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) return "old";
     const windowChanged = this.#updateWindow(seg);
     const highestBefore = this.scoreboard.highestSacked;
+    const unaBefore = this.sndUna;
+    const sackedBefore = this.scoreboard.sackedBytes;
     let newlySacked = 0;
     let dsack = false;
     if (this.sackEnabled) {
@@ -577,6 +603,8 @@ export class TcpSender {
       this.#detectLoss(nowMs);
       this.#armTailProbe(nowMs);
     }
+    // DeliveredData (RFC 6937): the change in SND.UNA plus the change in SACKed bytes.
+    this.#prrUpdate(seqDiff(this.sndUna, unaBefore) + this.scoreboard.sackedBytes - sackedBefore);
     return "ok";
   }
 
@@ -831,6 +859,7 @@ export class TcpSender {
       ssthreshBytes: this.cc.ssthreshBytes,
     });
     this.cc.onEnterRecovery(this.outstanding, nowMs);
+    this.#prr?.start(this.outstanding);
     this.mode = "recovery";
     this.recoveryPoint = this.sndNxt;
     this.#recover = this.sndNxt;
@@ -847,6 +876,7 @@ export class TcpSender {
       this.#renoSacked = Math.min(this.dupAcks * this.mss, Math.max(0, this.outstanding - 1));
     }
     this.#forceRtx = true; // RFC 6675 5 step 4.3: retransmit the first lost segment now
+    this.#prrUpdate(0);
   }
 
   /** Below this, un-SACKed bytes are lost (RFC 6675 IsLost, with the adaptive threshold). */
