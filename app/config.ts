@@ -120,7 +120,8 @@ Options:
   --log-level LEVEL    debug, info, warning or error (default ${DEFAULTS.logLevel})
   -v                   same as --log-level debug
   --pcap FILE          write every frame in and out to FILE in pcap format (default off)
-  --impair SPEC        fault injection, e.g. loss=5%,delay=10ms,reorder=2%,seed=7 (default off)
+  --impair SPEC        fault injection, e.g. loss=5%,delay=10ms,reorder=2%,rate=100mbit,seed=7
+                       (also duplicate=N%, corrupt=N%; default off)
   --no-offload         do not use the vnet header and checksum/segmentation offloads
   --max-connections N  most TCP connections at once, 1-${MAX_CONNECTIONS_LIMIT} (default ${DEFAULTS.maxConnections})
   --congestion-control CC  TCP congestion control: ${
@@ -492,6 +493,7 @@ function describeImpair(spec: ImpairSpec): string {
     spec.reorderPercent ? `reorder=${spec.reorderPercent}%` : "",
     spec.delayMs ? `delay=${spec.delayMs}ms` : "",
     spec.corruptPercent ? `corrupt=${spec.corruptPercent}%` : "",
+    spec.rateMbit ? `rate=${spec.rateMbit}mbit` : "",
     `seed=${spec.seed}`,
   ];
   return parts.filter((p) => p !== "").join(",");

@@ -1,9 +1,12 @@
 /**
- * Fault injection for links: seeded loss, duplication, reordering, delay and corruption.
+ * Fault injection for links: seeded loss, duplication, reordering, delay, corruption and a
+ * bandwidth limit.
  *
  * `ImpairedPath` is one direction of a faulty wire: frames go in with `send`, come out of
  * `deliver` when due. It copies what it keeps (frames are views owned by the caller) and holds
- * at most `queueFrames`; past that it drops. The same seed gives the same faults.
+ * at most `queueFrames`; past that it drops. With a rate, frames leave one after the other at
+ * that rate before the delay, so a sender that outruns it builds a queue (a bottleneck whose
+ * buffer is the queue) and sees its RTT rise. The same seed gives the same faults.
  * @module
  */
 
@@ -19,6 +22,8 @@ export interface ImpairSpec {
   delayMs: number;
   /** Share of frames with one bit flipped. */
   corruptPercent: number;
+  /** Bandwidth limit in Mbit/s (10^6 bits per second); 0 means none. */
+  rateMbit: number;
   seed: number;
 }
 
@@ -29,20 +34,23 @@ export const NO_IMPAIRMENT: ImpairSpec = Object.freeze({
   reorderPercent: 0,
   delayMs: 0,
   corruptPercent: 0,
+  rateMbit: 0,
   seed: 1,
 });
 
-const KEYS: Record<string, { field: keyof ImpairSpec; unit: "%" | "ms" | "" }> = {
+const KEYS: Record<string, { field: keyof ImpairSpec; unit: "%" | "ms" | "mbit" | "" }> = {
   loss: { field: "lossPercent", unit: "%" },
   duplicate: { field: "duplicatePercent", unit: "%" },
   reorder: { field: "reorderPercent", unit: "%" },
   delay: { field: "delayMs", unit: "ms" },
   corrupt: { field: "corruptPercent", unit: "%" },
+  rate: { field: "rateMbit", unit: "mbit" },
   seed: { field: "seed", unit: "" },
 };
 
 /**
- * Parses an `--impair` value such as `loss=5%,delay=10ms,reorder=25%,duplicate=5%,seed=7`.
+ * Parses an `--impair` value such as `loss=5%,delay=10ms,reorder=25%,duplicate=5%,seed=7`
+ * (`rate=100mbit` limits the bandwidth).
  *
  * @example
  * ```ts
@@ -52,7 +60,7 @@ const KEYS: Record<string, { field: keyof ImpairSpec; unit: "%" | "ms" | "" }> =
 export function parseImpairSpec(text: string): ImpairSpec {
   const spec: ImpairSpec = { ...NO_IMPAIRMENT };
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
-    const match = /^([a-z]+)=([0-9]+(?:\.[0-9]+)?)(%|ms)?$/.exec(part);
+    const match = /^([a-z]+)=([0-9]+(?:\.[0-9]+)?)(%|ms|mbit)?$/.exec(part);
     const key = match && Object.hasOwn(KEYS, match[1]!) ? KEYS[match[1]!] : undefined;
     if (!match || !key) {
       throw new TypeError(
@@ -92,13 +100,19 @@ export class ImpairedPath {
   readonly #heap: Pending[] = [];
   #order = 0;
   readonly #perfect: boolean;
+  /** Bytes per ms at the rate limit, or 0. */
+  readonly #bytesPerMs: number;
+  /** When the rate-limited wire finishes sending what it already took. */
+  #busyUntilMs = -Infinity;
 
   constructor(spec: ImpairSpec, random: Random, queueFrames: number) {
     this.#spec = spec;
     this.#random = random;
     this.#capacity = queueFrames;
+    this.#bytesPerMs = (spec.rateMbit ?? 0) * 125;
     this.#perfect = spec.lossPercent === 0 && spec.duplicatePercent === 0 &&
-      spec.reorderPercent === 0 && spec.delayMs === 0 && spec.corruptPercent === 0;
+      spec.reorderPercent === 0 && spec.delayMs === 0 && spec.corruptPercent === 0 &&
+      this.#bytesPerMs === 0;
   }
 
   /** Frames in flight. */
@@ -123,6 +137,10 @@ export class ImpairedPath {
         bytes[at]! ^= 1 << (this.#random.u32() & 7);
       }
       let dueMs = nowMs + spec.delayMs;
+      if (this.#bytesPerMs > 0) {
+        this.#busyUntilMs = Math.max(this.#busyUntilMs, nowMs) + bytes.length / this.#bytesPerMs;
+        dueMs = this.#busyUntilMs + spec.delayMs;
+      }
       if (this.#chance(spec.reorderPercent)) {
         // Held back by up to twice the delay (at least a few ms) so later frames overtake it.
         dueMs += 1 + randomUnit(this.#random) * Math.max(2 * spec.delayMs, 4);

@@ -119,6 +119,7 @@ Deno.test("parseConfig: every flag with a good value", () => {
     reorderPercent: 0,
     delayMs: 10,
     corruptPercent: 0,
+    rateMbit: 0,
     seed: 7,
   });
   assertEquals(config.offload, false);
@@ -343,7 +344,7 @@ const BAD: [string[], string][] = [
   [
     ["--impair", "jitter=5ms"],
     "--impair 'jitter=5ms': Cannot parse impairment 'jitter=5ms': expected key=value with key " +
-    "one of loss, duplicate, reorder, delay, corrupt, seed (e.g. loss=5%,delay=10ms)",
+    "one of loss, duplicate, reorder, delay, corrupt, rate, seed (e.g. loss=5%,delay=10ms)",
   ],
   [
     ["--admin-password", "p".repeat(257)],

@@ -276,12 +276,15 @@ Deno.test("impair: parseImpairSpec reads every key and unit", () => {
     reorderPercent: 25,
     delayMs: 10,
     corruptPercent: 0,
+    rateMbit: 0,
     seed: 7,
   });
   assertEquals(parseImpairSpec("corrupt=0.5%"), spec({ corruptPercent: 0.5 }));
   assertEquals(parseImpairSpec(" loss=100% , , delay=0ms "), spec({ lossPercent: 100 }));
   // Units are optional.
   assertEquals(parseImpairSpec("loss=5,delay=10"), spec({ lossPercent: 5, delayMs: 10 }));
+  assertEquals(parseImpairSpec("rate=100mbit"), spec({ rateMbit: 100 }));
+  assertEquals(parseImpairSpec("rate=0.5"), spec({ rateMbit: 0.5 }));
   // A repeated key: the last one wins.
   assertEquals(parseImpairSpec("loss=1%,loss=2%"), spec({ lossPercent: 2 }));
 });
@@ -297,7 +300,7 @@ Deno.test("impair: an empty spec is no impairment, in a fresh object", () => {
 Deno.test("impair: parseImpairSpec rejects bad specs with messages that say what to write", () => {
   const generic = (part: string) =>
     `Cannot parse impairment '${part}': expected key=value with key one of loss, duplicate, ` +
-    `reorder, delay, corrupt, seed (e.g. loss=5%,delay=10ms)`;
+    `reorder, delay, corrupt, rate, seed (e.g. loss=5%,delay=10ms)`;
   for (
     const part of [
       "loss",
@@ -328,6 +331,11 @@ Deno.test("impair: parseImpairSpec rejects bad specs with messages that say what
     "Cannot parse impairment 'delay=5%': delay takes 'ms'",
   );
   assertThrowsExactly(
+    () => parseImpairSpec("rate=10ms"),
+    TypeError,
+    "Cannot parse impairment 'rate=10ms': rate takes 'mbit'",
+  );
+  assertThrowsExactly(
     () => parseImpairSpec("loss=101%"),
     RangeError,
     "Cannot use impairment 'loss=101%': a percentage is at most 100",
@@ -349,7 +357,7 @@ Deno.test("BUG impair: parseImpairSpec accepts 'constructor=5' (a key inherited 
     () => parseImpairSpec("constructor=5"),
     TypeError,
     "Cannot parse impairment 'constructor=5': expected key=value with key one of loss, " +
-      "duplicate, reorder, delay, corrupt, seed (e.g. loss=5%,delay=10ms)",
+      "duplicate, reorder, delay, corrupt, rate, seed (e.g. loss=5%,delay=10ms)",
   );
 });
 
@@ -385,6 +393,20 @@ Deno.test("impair: a perfect path delivers copies, immediately and in order", ()
   assertEquals(out, [frameOf(1), frameOf(2)]);
   assertEquals(path.size, 0);
   assertEquals(path.nextDueMs(), Infinity);
+});
+
+Deno.test("impair: a rate sends frames one after the other; a full queue drops the rest", () => {
+  // 8 Mbit/s is 1000 bytes per ms; 1000-byte frames take 1 ms each, then the 10 ms delay.
+  const path = new ImpairedPath(spec({ rateMbit: 8, delayMs: 10 }), new SeededRandom(1), 4);
+  const frame = (i: number) => new Uint8Array(1000).fill(i);
+  for (let i = 0; i < 4; i++) assert(path.send(frame(i), 100));
+  assertEquals(path.send(frame(4), 100), false); // the bottleneck's buffer is full
+  const due: number[] = [];
+  for (let t = 100; t <= 120; t++) path.deliver(t, (f) => due.push(t * 1000 + f[0]!));
+  assertEquals(due, [111_000, 112_001, 113_002, 114_003]);
+  // The wire was idle meanwhile: the next frame starts at once.
+  assert(path.send(frame(5), 200));
+  assertEquals(path.nextDueMs(), 211);
 });
 
 Deno.test("impair: loss drops about the configured share, and only drops", () => {
