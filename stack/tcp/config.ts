@@ -66,6 +66,8 @@ export interface TcpConfig {
   reorderTolerance?: boolean;
   /** Proportional Rate Reduction (RFC 6937) in fast recovery. Default true. */
   proportionalRateReduction?: boolean;
+  /** HyStart++ (RFC 9406): leave the initial slow start when the RTT rises. Default true. */
+  hystart?: boolean;
   congestionControl?: CongestionControlFactory;
   /** Ephemeral port range (RFC 6335 8.1.2). Default 49152-65535. */
   ephemeralPortMin?: number;
@@ -103,6 +105,7 @@ export function resolveTcpConfig(config: TcpConfig = {}): ResolvedTcpConfig {
     rto: {},
     reorderTolerance: true,
     proportionalRateReduction: true,
+    hystart: true,
     congestionControl: newReno,
     ephemeralPortMin: 49152,
     ephemeralPortMax: 65535,

@@ -20,6 +20,8 @@ export interface AckEvent {
   /** The smoothed RTT in ms (RFC 6298 SRTT), or NaN before the first sample. */
   rttMs: number;
   nowMs: number;
+  /** Slow-start growth is divided by this (HyStart++'s Conservative Slow Start: 4). */
+  slowStartDivisor?: number;
 }
 
 /** A pluggable congestion controller. */
@@ -43,11 +45,19 @@ export interface CongestionControl {
   /** The connection sent nothing for more than an RTO (RFC 5681 4.1 restart window). */
   onIdle(nowMs: number): void;
   /**
+   * HyStart++ ended the initial slow start without a loss: ssthresh = cwnd (RFC 9406 4.2).
+   * Optional: a controller without it keeps its slow start until the first loss.
+   */
+  endSlowStart?(): void;
+  /**
    * The last reduction was spurious: restore the window from before it (RFC 4015 3.2, as
    * Linux's tcp_undo_cwnd_reduction). Optional: a controller without it keeps its window.
    */
   onUndo?(priorCwndBytes: number, priorSsthreshBytes: number): void;
 }
+
+/** ssthresh before the first congestion event: "arbitrarily high" (RFC 5681 3.1). */
+export const INITIAL_SSTHRESH = Number.MAX_SAFE_INTEGER;
 
 /** Initial window in segments (RFC 6928, as Linux). */
 export const INITIAL_WINDOW_SEGMENTS = 10;
@@ -64,7 +74,7 @@ export class NewReno implements CongestionControl {
   readonly name = "newreno";
   #mss: number;
   #cwnd: number;
-  #ssthresh = Number.MAX_SAFE_INTEGER; // RFC 5681 3.1: arbitrarily high at first
+  #ssthresh = INITIAL_SSTHRESH;
   #bytesAcked = 0;
 
   constructor(mss: number) {
@@ -90,7 +100,7 @@ export class NewReno implements CongestionControl {
     if (!e.cwndLimited) return;
     if (this.#cwnd < this.#ssthresh) {
       // RFC 5681 3.1 eq. 2 (with RFC 3465's limit L = 2*SMSS on a stretch ACK).
-      this.#cwnd += Math.min(e.ackedBytes, 2 * this.#mss);
+      this.#cwnd += Math.floor(Math.min(e.ackedBytes, 2 * this.#mss) / (e.slowStartDivisor ?? 1));
       return;
     }
     // RFC 5681 3.1: congestion avoidance, one MSS per window of acknowledged bytes (RFC 3465).
@@ -132,6 +142,11 @@ export class NewReno implements CongestionControl {
   onIdle(_nowMs: number): void {
     // RFC 5681 4.1: restart window = min(IW, cwnd).
     this.#cwnd = Math.min(this.#cwnd, initialWindowBytes(this.#mss));
+  }
+
+  endSlowStart(): void {
+    this.#ssthresh = this.#cwnd;
+    this.#bytesAcked = 0;
   }
 }
 

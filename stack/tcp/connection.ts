@@ -111,6 +111,7 @@ export class TcpConnection {
       sendBufferBytes: config.sendBufferBytes,
       rto: config.rto,
       prr: config.proportionalRateReduction,
+      hystart: config.hystart,
     });
     this.receiver = new TcpReceiver(config.receiveBufferBytes, ourShift, config.delayedAckMs);
     if (host.offload?.tso) {

@@ -21,6 +21,7 @@ import {
   type AckEvent,
   type CongestionControl,
   type CongestionControlFactory,
+  INITIAL_SSTHRESH,
   initialWindowBytes,
 } from "./congestion.ts";
 
@@ -73,7 +74,7 @@ export class Cubic implements CongestionControl {
   #mss: number;
   /** Bytes, with a fraction. */
   #cwnd: number;
-  #ssthresh = Number.MAX_SAFE_INTEGER; // RFC 5681 3.1: arbitrarily high at first
+  #ssthresh = INITIAL_SSTHRESH;
   // RFC 9438 4.1.2 variables, in segments and seconds.
   #wMax = 0;
   #k = NaN;
@@ -120,7 +121,7 @@ export class Cubic implements CongestionControl {
     let acked = e.ackedBytes;
     if (this.#cwnd < this.#ssthresh) {
       // RFC 5681 3.1 eq. 2 with RFC 3465's L = 2*SMSS, as NewReno (RFC 9438 4.10).
-      const grow = Math.min(acked, 2 * this.#mss);
+      const grow = Math.min(acked, 2 * this.#mss) / (e.slowStartDivisor ?? 1);
       const room = this.#ssthresh - this.#cwnd;
       if (grow <= room) {
         this.#cwnd += grow;
@@ -251,6 +252,12 @@ export class Cubic implements CongestionControl {
     // idle period, so the next ACK in congestion avoidance starts a new epoch (W_max kept).
     this.#cwnd = Math.min(this.#cwnd, initialWindowBytes(this.#mss));
     this.#endEpoch();
+  }
+
+  endSlowStart(): void {
+    // RFC 9406 4.2; the first congestion-avoidance ACK then starts an epoch with K = 0 and
+    // W_max = cwnd (RFC 9438 4.10).
+    this.#ssthresh = Math.max(2 * this.#mss, Math.floor(this.#cwnd));
   }
 }
 

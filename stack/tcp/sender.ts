@@ -23,7 +23,8 @@
  * @module
  */
 
-import type { CongestionControl } from "./congestion.ts";
+import { type CongestionControl, INITIAL_SSTHRESH } from "./congestion.ts";
+import { HyStartPlusPlus } from "./hystart.ts";
 import { ProportionalRateReduction } from "./prr.ts";
 import {
   OriginalTimes,
@@ -111,6 +112,8 @@ export interface SenderOptions {
   rack?: boolean;
   /** Proportional Rate Reduction (RFC 6937) during fast recovery (default true). */
   prr?: boolean;
+  /** HyStart++ (RFC 9406) in the initial slow start (default true). */
+  hystart?: boolean;
 }
 
 /** Sequence space, retransmission and congestion state of one connection. */
@@ -176,6 +179,10 @@ export class TcpSender {
   readonly #prr: ProportionalRateReduction | undefined;
   /** The window in fast recovery with PRR: the pipe plus the last sndcnt. */
   #prrCwndBytes = 0;
+  /** HyStart++ state (RFC 9406); undefined when disabled. */
+  readonly hystart: HyStartPlusPlus | undefined;
+  /** The RTT sample the ACK being processed gave, or NaN. */
+  #ackRttMs = NaN;
 
   rtoAtMs = Infinity;
   persistAtMs = Infinity;
@@ -215,6 +222,7 @@ export class TcpSender {
     // Without reordering tolerance the sender is plain RFC 6675 (duplicate-ACK counting).
     this.#rackEnabled = (options.rack ?? true) && (options.rto?.reorderTolerance ?? true);
     this.#prr = (options.prr ?? true) ? new ProportionalRateReduction() : undefined;
+    this.hystart = (options.hystart ?? true) ? new HyStartPlusPlus() : undefined;
     this.cc = cc;
     this.iss = iss;
     this.sndUna = iss;
@@ -766,6 +774,7 @@ export class TcpSender {
 
   #sampleRtt(ack: number, tsRttMs: number, nowMs: number): void {
     let rtt = tsRttMs;
+    this.#ackRttMs = NaN;
     if (this.#rttSeq !== -1 && seqGe(ack, this.#rttSeq)) {
       if (Number.isNaN(rtt)) rtt = nowMs - this.#rttStartMs;
       this.#rttSeq = -1;
@@ -773,6 +782,7 @@ export class TcpSender {
     if (!Number.isNaN(rtt)) {
       this.rto.sample(rtt);
       this.reorder.sampleRtt(rtt);
+      this.#ackRttMs = rtt;
     }
   }
 
@@ -818,7 +828,29 @@ export class TcpSender {
     const cwndLimited = this.#cwndBlocked || flightBefore * 2 >= this.cc.cwndBytes;
     this.#cwndBlocked = false;
     const rttMs = this.rto.srttMs;
-    this.cc.onAck({ ackedBytes: acked, flightBytes: flightBefore, cwndLimited, rttMs, nowMs });
+    const slowStartDivisor = this.#hyStartOnAck(ack);
+    this.cc.onAck({
+      ackedBytes: acked,
+      flightBytes: flightBefore,
+      cwndLimited,
+      rttMs,
+      nowMs,
+      slowStartDivisor,
+    });
+  }
+
+  /** HyStart++ (RFC 9406) in the initial slow start: the divisor of this ACK's growth. */
+  #hyStartOnAck(ack: number): number {
+    const h = this.hystart;
+    if (h === undefined || h.phase === "done") return 1;
+    if (this.cc.ssthreshBytes !== INITIAL_SSTHRESH) {
+      h.end(); // a loss ended the initial slow start
+      return 1;
+    }
+    const divisor = h.onAck(ack, this.sndNxt, this.#ackRttMs);
+    if (divisor > 0) return divisor;
+    this.cc.endSlowStart?.();
+    return 1;
   }
 
   #exitRecovery(nowMs: number): void {
