@@ -435,6 +435,14 @@ export class TcpSender {
     return this.maxSndWnd > 0 && len >= this.maxSndWnd / 2;
   }
 
+  /**
+   * Bytes known delivered above SND.UNA: SACKed, or without SACK one segment per duplicate
+   * ACK in recovery (RFC 6937 3: DeliveredData counts an MSS per duplicate ACK then).
+   */
+  #deliveredAbove(): number {
+    return this.scoreboard.sackedBytes + this.#renoSacked;
+  }
+
   /** The congestion window that sending obeys: PRR's during fast recovery, else cwnd. */
   #sendWindow(): number {
     return this.mode === "recovery" && this.#prr !== undefined
@@ -574,7 +582,7 @@ export class TcpSender {
     const windowChanged = this.#updateWindow(seg);
     const highestBefore = this.scoreboard.highestSacked;
     const unaBefore = this.sndUna;
-    const sackedBefore = this.scoreboard.sackedBytes;
+    const sackedBefore = this.#deliveredAbove();
     let newlySacked = 0;
     let dsack = false;
     if (this.sackEnabled) {
@@ -612,7 +620,7 @@ export class TcpSender {
       this.#armTailProbe(nowMs);
     }
     // DeliveredData (RFC 6937): the change in SND.UNA plus the change in SACKed bytes.
-    this.#prrUpdate(seqDiff(this.sndUna, unaBefore) + this.scoreboard.sackedBytes - sackedBefore);
+    this.#prrUpdate(seqDiff(this.sndUna, unaBefore) + this.#deliveredAbove() - sackedBefore);
     return "ok";
   }
 

@@ -1,6 +1,7 @@
 /**
  * Proportional Rate Reduction (RFC 6937): the sndcnt arithmetic of both regimes, then a whole
- * transfer where one loss in a large window is repaired, with and without PRR. With PRR the
+ * transfer where one loss in a large window is repaired, with and without PRR, with SACK and
+ * with duplicate ACKs alone (one MSS delivered per duplicate ACK). With PRR the
  * sender keeps sending about one segment per two ACKs through the recovery; without it
  * (RFC 6675, cwnd = ssthresh at once) it sends nothing for the first half of the ACKs and then
  * one segment per ACK.
@@ -49,8 +50,9 @@ Deno.test("prr: with the pipe below ssthresh, the slow-start bound climbs back (
  * One loss at data segment 120 of a 2 MB transfer, with buffers large enough that only cwnd
  * limits the sender; the segments a had received at each of its sends during the recovery.
  */
-async function recovery(prr: boolean) {
+async function recovery(prr: boolean, sack = true) {
   const tcp = {
+    sack,
     proportionalRateReduction: prr,
     receiveBufferBytes: 4 << 20,
     sendBufferBytes: 4 << 20,
@@ -74,14 +76,17 @@ async function recovery(prr: boolean) {
   return { stats: sender.stats, sends: sendsAt.length, longestSilence: Math.max(...gaps) };
 }
 
-Deno.test("prr: one loss in a large window; sending stays ACK-clocked through the recovery", async () => {
-  const on = await recovery(true);
-  const off = await recovery(false);
-  for (const r of [on, off]) {
-    assertEquals([r.stats.fastRecoveries, r.stats.timeouts], [1, 0], JSON.stringify(r.stats));
-    assert(r.sends > 10, `${r.sends} segments sent in recovery`);
-  }
-  // RFC 6675 waits until the pipe falls below ssthresh: half the window's ACKs send nothing.
-  assert(off.longestSilence >= 15, `without PRR: ${JSON.stringify(off)}`);
-  assert(on.longestSilence <= 3, `with PRR: ${JSON.stringify(on)}`);
-});
+for (const sack of [true, false]) {
+  const how = sack ? "SACK" : "duplicate ACKs (no SACK)";
+  Deno.test(`prr: one loss in a large window, ${how}: sending stays ACK-clocked`, async () => {
+    const on = await recovery(true, sack);
+    const off = await recovery(false, sack);
+    for (const r of [on, off]) {
+      assertEquals([r.stats.fastRecoveries, r.stats.timeouts], [1, 0], JSON.stringify(r.stats));
+      assert(r.sends > 10, `${r.sends} segments sent in recovery`);
+    }
+    // RFC 6675 waits until the pipe falls below ssthresh: half the window's ACKs send nothing.
+    assert(off.longestSilence >= 15, `without PRR: ${JSON.stringify(off)}`);
+    assert(on.longestSilence <= 3, `with PRR: ${JSON.stringify(on)}`);
+  });
+}
