@@ -5,8 +5,10 @@
  * `ImpairedPath` is one direction of a faulty wire: frames go in with `send`, come out of
  * `deliver` when due. It copies what it keeps (frames are views owned by the caller) and holds
  * at most `queueFrames`; past that it drops. With a rate, frames leave one after the other at
- * that rate before the delay, so a sender that outruns it builds a queue (a bottleneck whose
- * buffer is the queue) and sees its RTT rise. The same seed gives the same faults.
+ * that rate before the delay, so a sender that outruns it builds a queue and sees its RTT
+ * rise. `queueFrames` counts every frame the path holds, those still in the delay too: the
+ * bottleneck's buffer is `queueFrames` less the frames the wire carries (rate x delay). The
+ * same seed gives the same faults.
  * @module
  */
 

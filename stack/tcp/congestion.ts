@@ -42,6 +42,11 @@ export interface CongestionControl {
    * the same data already timed out once: ssthresh is then held (RFC 5681 3.1).
    */
   onRetransmitTimeout(flightBytes: number, nowMs: number, repeated: boolean): void;
+  /**
+   * The SYN or SYN-ACK timed out: the window after the handshake is one segment (RFC 5681
+   * 3.1); ssthresh is kept.
+   */
+  onSynTimeout(): void;
   /** The connection sent nothing for more than an RTO (RFC 5681 4.1 restart window). */
   onIdle(nowMs: number): void;
   /**
@@ -56,7 +61,10 @@ export interface CongestionControl {
   onUndo?(priorCwndBytes: number, priorSsthreshBytes: number): void;
 }
 
-/** ssthresh before the first congestion event: "arbitrarily high" (RFC 5681 3.1). */
+/**
+ * ssthresh before the first congestion event: "arbitrarily high" (RFC 5681 3.1). A controller
+ * starts with it: the sender runs HyStart++ while ssthresh still has this value.
+ */
 export const INITIAL_SSTHRESH = Number.MAX_SAFE_INTEGER;
 
 /** Initial window in segments (RFC 6928, as Linux). */
@@ -131,6 +139,10 @@ export class NewReno implements CongestionControl {
     if (!repeated) this.#ssthresh = Math.max(Math.floor(flightBytes / 2), 2 * this.#mss);
     this.#cwnd = this.#mss;
     this.#bytesAcked = 0;
+  }
+
+  onSynTimeout(): void {
+    this.#cwnd = this.#mss;
   }
 
   onUndo(priorCwndBytes: number, priorSsthreshBytes: number): void {

@@ -230,6 +230,10 @@ export class Cubic implements CongestionControl {
     this.#afterTimeout = true;
   }
 
+  onSynTimeout(): void {
+    this.#cwnd = this.#mss; // RFC 5681 3.1; no congestion event: W_max and ssthresh stay
+  }
+
   onUndo(priorCwndBytes: number, priorSsthreshBytes: number): void {
     // RFC 9438 4.9: restore the state from before the reduction, unless cwnd has already
     // grown past the prior window (then the current values stand).

@@ -179,6 +179,8 @@ export class TcpSender {
   readonly #prr: ProportionalRateReduction | undefined;
   /** The window in fast recovery with PRR: the pipe plus the last sndcnt. */
   #prrCwndBytes = 0;
+  /** Bytes known delivered above SND.UNA when the ACK being processed arrived. */
+  #deliveredMark = 0;
   /** HyStart++ state (RFC 9406); undefined when disabled. */
   readonly hystart: HyStartPlusPlus | undefined;
   /** The RTT sample the ACK being processed gave, or NaN. */
@@ -582,7 +584,7 @@ export class TcpSender {
     const windowChanged = this.#updateWindow(seg);
     const highestBefore = this.scoreboard.highestSacked;
     const unaBefore = this.sndUna;
-    const sackedBefore = this.#deliveredAbove();
+    this.#deliveredMark = this.#deliveredAbove();
     let newlySacked = 0;
     let dsack = false;
     if (this.sackEnabled) {
@@ -620,7 +622,9 @@ export class TcpSender {
       this.#armTailProbe(nowMs);
     }
     // DeliveredData (RFC 6937): the change in SND.UNA plus the change in SACKed bytes.
-    this.#prrUpdate(seqDiff(this.sndUna, unaBefore) + this.#deliveredAbove() - sackedBefore);
+    const delivered = seqDiff(this.sndUna, unaBefore) + this.#deliveredAbove() -
+      this.#deliveredMark;
+    if (delivered > 0) this.#prrUpdate(delivered); // RFC 9937 6.2: nothing delivered, no change
     return "ok";
   }
 
@@ -742,7 +746,10 @@ export class TcpSender {
    * retransmitted: the network reordered them (Linux tcp_check_sack_reordering).
    */
   #checkReordering(start: number, highestBefore: number | undefined): void {
-    if (highestBefore === undefined) return;
+    // After an RTO the log of what was resent before it is gone: a late SACK of such a resend
+    // would look like reordering (Linux keeps TCPCB_EVER_RETRANS for this), so no verdicts
+    // until the data outstanding at the RTO is acknowledged.
+    if (highestBefore === undefined || this.mode === "loss") return;
     const from = seqMax(start, this.sndUna);
     if (seqLt(from, this.highRxt) || !seqLt(from, highestBefore)) return;
     if (this.rtxLog.find(from) !== undefined) return;
@@ -760,12 +767,16 @@ export class TcpSender {
       this.buffer.consume(dataAcked);
       this.bufSeq = seqAdd(this.bufSeq, dataAcked);
     }
+    const sentMs = Number.isNaN(tsRttMs) ? this.#originalSendTime(ack) : NaN;
     this.sndUna = ack;
     this.scoreboard.advance(ack);
     this.rtxLog.advance(ack);
     this.originals.advance(ack);
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.#sampleRtt(ack, tsRttMs, nowMs);
+    // HyStart++ wants a sample on every ACK (RFC 9406 4.2); without timestamps, the send time
+    // of the newest byte acknowledged, when it was never resent (Karn), as Linux does.
+    if (Number.isNaN(this.#ackRttMs) && !Number.isNaN(sentMs)) this.#ackRttMs = nowMs - sentMs;
     this.rto.resetBackoff();
     this.retransmits = 0;
     this.lastProgressMs = nowMs;
@@ -778,6 +789,14 @@ export class TcpSender {
       }
     }
     this.#afterNewAck(ack, acked, flightBefore, nowMs);
+  }
+
+  /** When the byte just below `ack` was sent, if it was sent once only; else NaN. */
+  #originalSendTime(ack: number): number {
+    const last = seqAdd(ack, -1);
+    if (!seqLt(last, this.sndNxt) || this.rtxLog.find(last) !== undefined) return NaN;
+    if (this.mode === "loss" || this.retransmits > 0) return NaN; // the resend log was cleared
+    return this.originals.timeOf(last);
   }
 
   #sampleRtt(ack: number, tsRttMs: number, nowMs: number): void {
@@ -914,6 +933,9 @@ export class TcpSender {
     } else {
       this.lostEnd = first;
       this.#renoSacked = Math.min(this.dupAcks * this.mss, Math.max(0, this.outstanding - 1));
+      // The duplicate ACKs before this one delivered their segments already: only this ACK's
+      // one MSS counts as delivered now (RFC 6937 3).
+      this.#deliveredMark += Math.max(0, this.#renoSacked - this.mss);
     }
     this.#forceRtx = true; // RFC 6675 5 step 4.3: retransmit the first lost segment now
     this.#prrUpdate(0);
@@ -937,7 +959,10 @@ export class TcpSender {
     }
     this.stats.timeouts++;
     this.reorder.onTimeout();
-    this.cc.onRetransmitTimeout(this.pipe, nowMs, this.retransmits > 1);
+    // A lost SYN or SYN-ACK says nothing about the path's capacity: one segment to start with
+    // (RFC 5681 3.1), and ssthresh stays where it is (as Linux).
+    if (!this.synAcked) this.cc.onSynTimeout();
+    else this.cc.onRetransmitTimeout(this.pipe, nowMs, this.retransmits > 1);
     this.mode = "loss";
     this.recoveryPoint = this.sndNxt;
     this.#recover = this.sndNxt;

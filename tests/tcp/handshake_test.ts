@@ -1,6 +1,7 @@
 /** Opening connections: options, refusal, timeouts, lost handshake segments, ports. */
 
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { INITIAL_SSTHRESH } from "../../stack/tcp/congestion.ts";
 import { TcpFlag } from "../../stack/wire/tcp.ts";
 import { TestNet } from "./harness.ts";
 import { parseSegment } from "./segments.ts";
@@ -104,6 +105,29 @@ Deno.test("handshake: a lost SYN-ACK is retransmitted and the RTO restarts at 3 
   assertEquals(client.state, "ESTABLISHED");
   assertEquals(server.state, "ESTABLISHED");
   assertEquals(client.connection.sender.rto.rtoMs, 3000); // RFC 6298 5.7
+});
+
+Deno.test("handshake: after a lost SYN or SYN-ACK, one segment of window and ssthresh untouched", async () => {
+  for (const lost of ["SYN", "SYN-ACK"] as const) {
+    const net = new TestNet();
+    let dropped = 0;
+    net.tap = (from, seg) => {
+      const flags = parseSegment(seg).flags;
+      const hit = lost === "SYN"
+        ? from === net.a && flags === SYN
+        : from === net.b && flags === (SYN | ACK);
+      if (!hit || dropped > 0) return true;
+      dropped++;
+      return false;
+    };
+    const { client, server } = await net.connectPair(80);
+    assertEquals(dropped, 1);
+    // RFC 5681 3.1: the window after a lost SYN or SYN-ACK is one segment; the loss says
+    // nothing about the path, so ssthresh keeps its initial value (and slow start its course).
+    const s = (lost === "SYN" ? client : server).connection.sender;
+    assertEquals([s.stats.timeouts, s.cc.cwndBytes], [1, s.mss], lost);
+    assertEquals(s.cc.ssthreshBytes, INITIAL_SSTHRESH, lost);
+  }
 });
 
 Deno.test("handshake: a lost final ACK is covered by the first data segment", async () => {

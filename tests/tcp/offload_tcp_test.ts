@@ -30,6 +30,7 @@ class FixedWindow implements CongestionControl {
   onEnterRecovery(): void {}
   onExitRecovery(): void {}
   onRetransmitTimeout(): void {}
+  onSynTimeout(): void {}
   onIdle(): void {}
 }
 

@@ -10,6 +10,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ProportionalRateReduction } from "../../stack/tcp/prr.ts";
 import { pattern, readAll, sameBytes, TestNet, writeAll } from "./harness.ts";
+import { ack, establishedSender, seg, send } from "./sender_driver.ts";
 import { parseSegment } from "./segments.ts";
 
 const MSS = 1000;
@@ -90,3 +91,40 @@ for (const sack of [true, false]) {
     assert(on.longestSilence <= 3, `with PRR: ${JSON.stringify(on)}`);
   });
 }
+
+Deno.test("prr: an ACK that delivers nothing lets nothing out (RFC 9937 6.2)", () => {
+  const s = establishedSender(true, 400);
+  send(s, 0);
+  s.onAck(ack(seg(10), [], { tsRttMs: 10 }), 10);
+  send(s, 10);
+  s.onAck(ack(seg(12), [], { tsRttMs: 10 }), 20);
+  send(s, 20); // segments 12-25 in flight
+  // 12-21 are lost (a burst): the pipe falls below ssthresh, PRR-SSRB applies.
+  s.onAck(ack(seg(12), [seg(22), seg(23)]), 30);
+  assertEquals(s.mode, "recovery");
+  assert(send(s, 30).length > 0);
+  for (let k = 1; k <= 4; k++) {
+    // Window updates: no new data acknowledged or SACKed.
+    s.onAck(ack(seg(12), [seg(22), seg(23)], { windowBytes: (1 << 22) + k }), 30);
+    assertEquals(send(s, 30), [], `window update ${k}`);
+  }
+  s.onAck(ack(seg(12), [seg(22), seg(24)]), 31); // one more segment delivered
+  assert(send(s, 31).length > 0);
+});
+
+Deno.test("prr: without SACK, the ACK that starts the recovery counts one MSS delivered", () => {
+  const s = establishedSender(false, 200);
+  send(s, 0);
+  s.onAck(ack(seg(10)), 10);
+  send(s, 10); // segments 10-21; 10 is lost
+  const sent: string[][] = [];
+  for (let d = 1; d <= 6; d++) {
+    s.onAck(ack(seg(10)), 20);
+    sent.push(send(s, 20));
+  }
+  // Two limited transmits (RFC 3042), then recovery with RecoverFS = 14 segments and
+  // ssthresh = 7: the third duplicate ACK delivered 1 MSS (sndcnt 500 bytes, the forced
+  // retransmission goes out), the fourth 2 (sndcnt 0), the fifth 3 (500 bytes: less than a
+  // segment), the sixth 4 (1000 bytes: one new segment).
+  assertEquals(sent, [["N22"], ["N23"], ["R10"], [], [], ["N24"]]);
+});

@@ -3,6 +3,7 @@ import { NewReno } from "../../stack/tcp/congestion.ts";
 import { DUP_THRESH, MAX_DUP_THRESH, ReorderTracker } from "../../stack/tcp/reorder.ts";
 import type { ImpairSpec } from "../../stack/impair.ts";
 import { pattern, readAll, sameBytes, TestNet, writeAll } from "./harness.ts";
+import { ack, establishedSender, seg, send } from "./sender_driver.ts";
 
 const MSS = 1000;
 const PRIOR = { cwndBytes: 40 * MSS, ssthreshBytes: 1e9 };
@@ -142,4 +143,22 @@ Deno.test("reorder: loss alone is never taken for reordering, however far SACK b
     assert(s.stats.fastRecoveries > 3, `seed ${seed}: ${JSON.stringify(s.stats)}`);
     assertEquals([s.reorder.dupThresh, s.rack.reorderingSeen], [3, false], `seed ${seed}`);
   }
+});
+
+Deno.test("reorder: a late SACK of a resend made before an RTO is not taken for reordering", () => {
+  const s = establishedSender(true, 400);
+  send(s, 0);
+  s.onAck(ack(seg(10), [], { tsRttMs: 10 }), 10);
+  send(s, 10); // segments 10-21; 12 and 16 are lost
+  s.onAck(ack(seg(12), [seg(13), seg(16)]), 20);
+  s.onAck(ack(seg(12), [seg(17), seg(22), seg(13), seg(16)]), 20);
+  const resent = send(s, 20);
+  assert(resent.includes("R12") && resent.includes("R16"), resent.join(" "));
+  // The resent 12 is lost again: the RTO fires and forgets what was resent before it.
+  const rtoMs = s.rtoAtMs;
+  assert(s.onRetransmitTimeout(rtoMs, 15, 1e9));
+  assertEquals([s.mode, send(s, rtoMs)], ["loss", ["R12"]]);
+  // Then the SACK for the resend of 16 arrives, below the highest SACKed byte.
+  s.onAck(ack(seg(12), [seg(16), seg(22), seg(13), seg(16)]), rtoMs + 1);
+  assertEquals([s.reorder.dupThresh, s.rack.reorderingSeen], [3, false]);
 });
