@@ -1,12 +1,16 @@
 /**
  * A fake TAP device for the pump's tests: the test pushes "frames", and its fd is an eventfd
- * that becomes readable when one arrives (no network, no TAP).
+ * that becomes readable when one arrives (no network, no TAP). With it, `withPump` (a pump
+ * over a fresh device, always stopped) and `until` (a capped real-time wait).
  * @module
  */
 
+import { SystemClock } from "../../stack/clock.ts";
 import type { Link } from "../../stack/link.ts";
 import * as libc from "../../tap/libc.ts";
-import type { PumpDevice } from "../../tap/loop.ts";
+import { Pump, type PumpDevice, type PumpOptions, type PumpStack } from "../../tap/loop.ts";
+
+const clock = new SystemClock();
 
 /** A device whose "frames" are pushed by the test; its fd is an eventfd. */
 export class FakeDevice implements PumpDevice, Link {
@@ -59,5 +63,43 @@ export class FakeDevice implements PumpDevice, Link {
 
   close(): void {
     libc.close(this.fd);
+  }
+}
+
+/** Resolves once `condition()` holds, checking every 2 ms, with the ms it took; fails after `timeoutMs`. */
+export async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 1000,
+): Promise<number> {
+  const start = clock.now();
+  while (!condition()) {
+    if (clock.now() - start > timeoutMs) throw new Error(`Not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return clock.now() - start;
+}
+
+/**
+ * Runs `fn` with a pump over a fresh fake device and `stack` (`options` as the Pump's, on the
+ * system clock unless given); `setup` runs before the pump starts. Always stops the pump and
+ * closes the device.
+ */
+export async function withPump<S extends PumpStack>(
+  stack: S,
+  options: Partial<Omit<PumpOptions, "device" | "link" | "stack">>,
+  fn: (pump: Pump, device: FakeDevice, stack: S) => Promise<void>,
+  setup: (device: FakeDevice, stack: S) => void = () => {},
+): Promise<void> {
+  const device = new FakeDevice();
+  setup(device, stack);
+  const pump = new Pump({ clock, ...options, device, link: device, stack });
+  const running = pump.run();
+  try {
+    await fn(pump, device, stack);
+  } finally {
+    pump.stop();
+    await running;
+    device.close();
   }
 }

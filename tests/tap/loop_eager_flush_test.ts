@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { SystemClock } from "../../stack/clock.ts";
 import { Pump } from "../../tap/loop.ts";
-import { FakeDevice } from "./fake_device.ts";
+import { FakeDevice, until } from "./fake_device.ts";
 
 class Stack {
   polls = 0;
@@ -23,14 +23,6 @@ class Stack {
 }
 
 const clock = new SystemClock();
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const start = clock.now();
-  while (!condition()) {
-    if (clock.now() - start > 1000) throw new Error(`Not within 1 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 Deno.test("wake() during a sleep polls and flushes at once; the woken turn reuses the poll", async () => {
   const device = new FakeDevice();

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { SystemClock } from "../../stack/clock.ts";
 import { Pump, runLoop } from "../../tap/loop.ts";
-import { FakeDevice } from "./fake_device.ts";
+import { FakeDevice, until, withPump } from "./fake_device.ts";
 
 /** A stack that records what the pump does; `deadline` decides what poll returns. */
 class RecordingStack {
@@ -27,53 +27,32 @@ class RecordingStack {
 
 const clock = new SystemClock();
 
-/** Resolves once `condition()` holds, checking every 2 ms, or fails after `ms`. */
-async function until(condition: () => boolean, ms: number, what: string): Promise<number> {
-  const start = clock.now();
-  while (!condition()) {
-    if (clock.now() - start > ms) throw new Error(`Not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return clock.now() - start;
-}
-
-/** Runs a pump on a fresh fake device; stops it and closes the device afterwards. */
-async function withPump(
+/** Runs a pump over a fresh fake device and a RecordingStack. */
+function withRecordingPump(
   fn: (pump: Pump, device: FakeDevice, stack: RecordingStack) => Promise<void>,
-  setup: (device: FakeDevice, stack: RecordingStack) => void = () => {},
+  setup?: (device: FakeDevice, stack: RecordingStack) => void,
 ): Promise<void> {
-  const device = new FakeDevice();
-  const stack = new RecordingStack();
-  setup(device, stack);
-  const pump = new Pump({ device, link: device, stack, clock });
-  const running = pump.run();
-  try {
-    await fn(pump, device, stack);
-  } finally {
-    pump.stop();
-    await running;
-    device.close();
-  }
+  return withPump(new RecordingStack(), { clock }, fn, setup);
 }
 
 Deno.test("Pump delivers frames as soon as the device fd becomes readable", async () => {
-  await withPump(async (pump, device, stack) => {
-    await until(() => pump.stats.sleeps === 1, 500, "the pump to go to sleep");
+  await withRecordingPump(async (pump, device, stack) => {
+    await until(() => pump.stats.sleeps === 1, "the pump to go to sleep", 500);
     const frame = new Uint8Array([1, 2, 3]);
     device.arrive(frame);
-    const latencyMs = await until(() => stack.inputs.length === 1, 500, "the frame");
+    const latencyMs = await until(() => stack.inputs.length === 1, "the frame", 500);
     assert(latencyMs < 200, `woken by the fd, not the 1000 ms timeout (${latencyMs} ms)`);
     assertEquals(stack.inputs[0]!.frame, frame);
     // The frame and the poll of that turn share one nowMs.
-    await until(() => stack.polls.length >= 2, 500, "the poll after the frame");
+    await until(() => stack.polls.length >= 2, "the poll after the frame", 500);
     assertEquals(stack.polls[1], stack.inputs[0]!.nowMs);
     assertEquals(pump.stats.frames, 1);
   });
 });
 
 Deno.test("Pump sleeps until the stack's next deadline, not before", async () => {
-  await withPump(async (_pump, _device, stack) => {
-    await until(() => stack.polls.length >= 2, 1000, "the deadline turn");
+  await withRecordingPump(async (_pump, _device, stack) => {
+    await until(() => stack.polls.length >= 2, "the deadline turn", 1000);
     const sleptMs = stack.polls[1]! - stack.polls[0]!;
     assert(sleptMs >= 39, `slept ${sleptMs} ms for a 40 ms deadline`);
     assert(sleptMs < 400, `slept ${sleptMs} ms for a 40 ms deadline`);
@@ -88,12 +67,12 @@ Deno.test("wake() forces a turn at once; stop() ends a long sleep promptly", asy
   const pump = new Pump({ device, link: device, stack, clock, maxWaitMs: 1000 });
   const running = pump.run();
   try {
-    await until(() => pump.stats.sleeps === 1, 500, "the pump to go to sleep");
+    await until(() => pump.stats.sleeps === 1, "the pump to go to sleep", 500);
     pump.wake();
-    const wokeMs = await until(() => stack.polls.length === 2, 500, "the woken turn");
+    const wokeMs = await until(() => stack.polls.length === 2, "the woken turn", 500);
     assert(wokeMs < 200, `wake took ${wokeMs} ms`);
     assertEquals(pump.stats.wakeups, 1);
-    await until(() => pump.stats.sleeps === 2, 500, "the pump to sleep again");
+    await until(() => pump.stats.sleeps === 2, "the pump to sleep again", 500);
     const stopAt = clock.now();
     pump.stop();
     await running;
@@ -127,7 +106,7 @@ Deno.test("runLoop stops on abort and closes its epoll fd and eventfd", async ()
   const controller = new AbortController();
   const stack = new RecordingStack();
   const running = runLoop({ device, link: device, stack, clock, signal: controller.signal });
-  await until(() => stack.polls.length === 1, 500, "the first turn");
+  await until(() => stack.polls.length === 1, "the first turn", 500);
   const ours = [...anonFds()].filter(([fd, target]) => before.get(fd) !== target);
   assertEquals(ours.map(([, target]) => target).sort(), [
     "anon_inode:[eventfd]",
@@ -145,7 +124,7 @@ Deno.test("runLoop stops on abort and closes its epoll fd and eventfd", async ()
 });
 
 Deno.test("an always-due stack does not starve the event loop", async () => {
-  await withPump(async (pump, _device, stack) => {
+  await withRecordingPump(async (pump, _device, stack) => {
     // This timer only fires if the pump yields to the event loop.
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert(stack.polls.length > 100, `the pump kept turning (${stack.polls.length} polls)`);
@@ -156,12 +135,12 @@ Deno.test("an always-due stack does not starve the event loop", async () => {
 });
 
 Deno.test("rxPending and queued tx frames bring the next turn forward", async () => {
-  await withPump(async (pump, device) => {
-    await until(() => pump.stats.sleeps >= 1 && device.rxPendingTurns === 0, 500, "rx drained");
+  await withRecordingPump(async (pump, device) => {
+    await until(() => pump.stats.sleeps >= 1 && device.rxPendingTurns === 0, "rx drained", 500);
     assertEquals(device.receives, 4, "3 budget-limited turns back to back, then a sleep");
     device.txPending = 5;
     device.arrive(new Uint8Array([9]));
-    const ms = await until(() => device.txPending === 0, 500, "the tx queue to drain");
+    const ms = await until(() => device.txPending === 0, "the tx queue to drain", 500);
     assert(ms < 200, `flush retried within ms, not after the 1000 ms sleep (${ms} ms)`);
   }, (device) => {
     device.rxPendingTurns = 3;
