@@ -20,7 +20,7 @@ import { refusedError, resetError, timedOutError } from "./errors.ts";
 import { KeepAlive } from "./keepalive.ts";
 import { MIN_SEND_MSS, Negotiated } from "./negotiate.ts";
 import { TcpReceiver } from "./receiver.ts";
-import { type AckInput, type SegmentPlan, TcpSender } from "./sender.ts";
+import { type AckInput, newSegmentPlan, type SegmentPlan, TcpSender } from "./sender.ts";
 import { seqAdd, seqGt, seqLe, seqLt } from "./seq.ts";
 import type {
   ConnectionHost,
@@ -75,14 +75,7 @@ export class TcpConnection {
   readonly #keepAlive: KeepAlive;
   #lastRecvMs = 0;
   #lastLimitedAckMs = -Infinity;
-  readonly #plan: SegmentPlan = {
-    seq: 0,
-    dataOffset: 0,
-    dataLen: 0,
-    syn: false,
-    fin: false,
-    retransmit: false,
-  };
+  readonly #plan: SegmentPlan = newSegmentPlan();
   #lastNowMs = 0;
   readonly #ack: AckInput = {
     seq: 0,

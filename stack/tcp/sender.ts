@@ -60,6 +60,11 @@ export interface SegmentPlan {
   retransmit: boolean;
 }
 
+/** A blank plan for {@linkcode TcpSender.nextSegment} to fill (one per caller, reused). */
+export function newSegmentPlan(): SegmentPlan {
+  return { seq: 0, dataOffset: 0, dataLen: 0, syn: false, fin: false, retransmit: false };
+}
+
 /** The parts of a received segment the sender needs. */
 export interface AckInput {
   seq: number;

@@ -9,7 +9,7 @@
 import { assert, assertEquals } from "@std/assert";
 import type { CongestionControl } from "../../stack/tcp/congestion.ts";
 import { NewReno } from "../../stack/tcp/congestion.ts";
-import { type SegmentPlan, TcpSender } from "../../stack/tcp/sender.ts";
+import { newSegmentPlan, TcpSender } from "../../stack/tcp/sender.ts";
 import { partialTcpChecksum } from "../../stack/tcp/tso.ts";
 import { parseIpv4 } from "../../stack/wire/address.ts";
 import { emitTcpHeader, TcpFlag } from "../../stack/wire/tcp.ts";
@@ -48,14 +48,10 @@ function sender(queued: number, windowBytes: number, cc: CongestionControl): Tcp
   return s;
 }
 
-function plan(): SegmentPlan {
-  return { seq: 0, dataOffset: 0, dataLen: 0, syn: false, fin: false, retransmit: false };
-}
-
 /** The data lengths of every segment the sender plans now (marking each as sent). */
 function drain(s: TcpSender): number[] {
   const out: number[] = [];
-  const p = plan();
+  const p = newSegmentPlan();
   while (s.nextSegment(0, p) && out.length < 100) {
     out.push(p.dataLen);
     s.onSent(p, 0);

@@ -8,7 +8,7 @@
 import { NewReno } from "../../stack/tcp/congestion.ts";
 import {
   type AckInput,
-  type SegmentPlan,
+  newSegmentPlan,
   type SenderOptions,
   TcpSender,
 } from "../../stack/tcp/sender.ts";
@@ -57,14 +57,7 @@ export function ack(to: number, sack: number[] = [], extra: Partial<AckInput> = 
 /** Everything the sender sends at `nowMs`, as labels. */
 export function send(s: TcpSender, nowMs: number): string[] {
   const out: string[] = [];
-  const p: SegmentPlan = {
-    seq: 0,
-    dataOffset: 0,
-    dataLen: 0,
-    syn: false,
-    fin: false,
-    retransmit: false,
-  };
+  const p = newSegmentPlan();
   for (let i = 0; i < 1000 && s.nextSegment(nowMs, p); i++) {
     out.push(`${p.retransmit ? "R" : "N"}${(p.seq - ISS - 1) / MSS}`);
     s.onSent(p, nowMs);
